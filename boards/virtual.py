@@ -1,0 +1,63 @@
+# The virtual board: the firmware inside the MicroPython VM on the host (unix port
+# built for WASI). The link is the VM's standard input and output, as USB CDC is on a
+# Pico. No pins, no watchdog; time and heap are the VM's own.
+import gc
+import sys
+import time
+
+import micropython
+
+NAME = "virtual"
+MPY_ARCH = None  # runs .py sources; the VM's .mpy ABI is read from sys.implementation
+FLOAT_BITS = 64
+HEAP_BYTES = 262144  # [bytes] the VM is started with this heap (a Pico has about 210 KB)
+LINK = "stdio"
+
+
+def _root():
+    path = __file__
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+class Board:
+    def __init__(self):
+        self.name = NAME
+        self.flash_root = _root()
+        self._t0 = 0
+        self._in = sys.stdin.buffer
+        self._out = sys.stdout.buffer
+
+    def flight_enabled(self):
+        # a file named `noflight` keeps the loop from starting
+        try:
+            open(self.flash_root + "/noflight").close()
+            return False
+        except OSError:
+            return True
+
+    def link_open(self):
+        micropython.kbd_intr(-1)  # binary frames must not raise KeyboardInterrupt
+
+    def link_close(self):
+        micropython.kbd_intr(3)
+
+    def read_into(self, mv):
+        return self._in.readinto(mv)
+
+    def write(self, frame):
+        self._out.write(frame)
+
+    def step_begin(self):
+        # No gc.collect() here: in this WASI build an explicit collection inside the
+        # loop traps (docs/decisions/0001-micropython-vm.md); the VM collects by itself.
+        pass
+        self._t0 = time.ticks_us()
+
+    def step_end(self):
+        return time.ticks_diff(time.ticks_us(), self._t0), gc.mem_free()
+
+    def actuate(self, throttle, pitch_cmd):
+        pass
+
+    def log_exception(self, e):
+        sys.print_exception(e, sys.stderr)

@@ -1,0 +1,158 @@
+# The flight core: one control step per sensor frame.
+#
+# Plain Python with no hardware import, driven only by frames: time comes from the
+# frame, so every target computes the same answer. The order of a step is
+# sanitise the inputs -> estimator (with the altimeter cross-check) -> guidance.
+from micropython import const
+
+from flight.estimator import Estimator
+from flight.guidance import Guidance
+from flight import wire
+
+# core-only flag bits passed to the estimator beside the frame's own bits
+RADAR_BAD = const(32)  # a radar value arrived but was not a usable number
+LRF_BAD = const(64)
+
+# fault_flags of the COMMAND frame
+FAULT_IMU = const(1)
+FAULT_ATTITUDE = const(2)
+FAULT_RANGE_VALUE = const(4)
+FAULT_TIME_STEP = const(8)
+FAULT_LINK_GAP = const(16)
+
+_MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
+_MAX_PITCH = 1.6  # [rad] beyond the attitude envelope: a corrupt reading
+_MAX_RANGE = 100000.0  # [m] beyond any altimeter's reach
+_MAX_DT = 5.0  # [s] longest gap propagated as it is; longer gaps are clamped
+LINK_GAP_S = 0.5  # [s] a gap between frames longer than this means the link was lost
+
+
+def finite(x):
+    # True for a number that is neither NaN nor infinite (no math.isfinite needed)
+    return x - x == 0.0
+
+
+class Prior:
+    # the INIT frame: the prior knowledge and the vehicle
+    def __init__(self):
+        self.t_us = 0  # [us]
+        self.z = 0.0  # [m]
+        self.z_sigma = 0.0  # [m]
+        self.vz = 0.0  # [m/s]
+        self.vz_sigma = 0.0  # [m/s]
+        self.vx = 0.0  # [m/s]
+        self.vx_sigma = 0.0  # [m/s]
+        self.terrain = 0.0  # [m]
+        self.terrain_sigma = 0.0  # [m]
+        self.mass = 0.0  # [kg]
+        self.dry_mass = 0.0  # [kg]
+        self.max_thrust = 0.0  # [N]
+        self.isp = 0.0  # [s]
+        self.min_throttle = 0.0  # [1]
+        self.engine_tau = 0.0  # [s]
+
+    def set(self, values):
+        (self.t_us, self.z, self.z_sigma, self.vz, self.vz_sigma, self.vx, self.vx_sigma,
+         self.terrain, self.terrain_sigma, self.mass, self.dry_mass, self.max_thrust,
+         self.isp, self.min_throttle, self.engine_tau) = values
+
+    def is_sane(self):
+        for v in (self.z, self.z_sigma, self.vz, self.vz_sigma, self.vx, self.vx_sigma,
+                  self.terrain, self.terrain_sigma, self.mass, self.dry_mass,
+                  self.max_thrust, self.isp, self.min_throttle, self.engine_tau):
+            if not finite(v):
+                return False
+        return (self.z_sigma > 0.0 and self.vz_sigma > 0.0 and self.vx_sigma > 0.0
+                and self.terrain_sigma > 0.0 and 0.0 < self.dry_mass <= self.mass
+                and self.max_thrust > 0.0 and self.isp > 0.0
+                and 0.0 <= self.min_throttle < 1.0 and 0.0 <= self.engine_tau < 10.0)
+
+
+class FlightCore:
+    def __init__(self):
+        self.prior = Prior()
+        self.est = Estimator()
+        self.guid = Guidance()
+        self.configured = False
+        self.steps = 0
+        self.frames_rejected = 0
+        self.fault_flags = 0
+        self.last_t_us = 0  # [us]
+        self.f_axial = 0.0  # [m/s^2] last good inertial reading
+        self.f_lateral = 0.0  # [m/s^2]
+        self.pitch = 0.0  # [rad] last good attitude reading
+
+    def configure(self, values):
+        # an INIT frame; False (and the old configuration kept) when it is not sane
+        candidate = Prior()
+        candidate.set(values)
+        if not candidate.is_sane():
+            self.reject()
+            return False
+        self.prior = candidate
+        self.est.reset(candidate)
+        self.guid.reset(candidate)
+        self.configured = True
+        self.steps = 0
+        self.fault_flags = 0
+        self.last_t_us = candidate.t_us
+        self.f_axial = 0.0
+        self.f_lateral = 0.0
+        self.pitch = 0.0
+        return True
+
+    def reject(self):
+        if self.frames_rejected < 65535:
+            self.frames_rejected += 1
+
+    def step(self, s):
+        # one control step from a decoded SENSOR frame; False if the frame was rejected
+        if not self.configured:
+            self.last_t_us = s.t_us
+            return True
+        if s.t_us <= self.last_t_us:
+            self.reject()
+            return False
+        dt = (s.t_us - self.last_t_us) * 1e-6  # [s]
+        self.last_t_us = s.t_us
+        flags = s.flags & 31
+        faults = 0
+        if dt > LINK_GAP_S:
+            faults |= FAULT_LINK_GAP
+        if dt > _MAX_DT:
+            dt = _MAX_DT
+            faults |= FAULT_TIME_STEP
+
+        # a corrupt inertial or attitude reading never reaches the state: hold the last good one
+        fa = s.f_axial
+        fl = s.f_lateral
+        if finite(fa) and finite(fl) and -_MAX_SPECIFIC_FORCE < fa < _MAX_SPECIFIC_FORCE \
+                and -_MAX_SPECIFIC_FORCE < fl < _MAX_SPECIFIC_FORCE:
+            self.f_axial = fa
+            self.f_lateral = fl
+        else:
+            faults |= FAULT_IMU
+        p = s.pitch
+        if finite(p) and -_MAX_PITCH < p < _MAX_PITCH:
+            self.pitch = p
+        else:
+            faults |= FAULT_ATTITUDE
+
+        radar_range = s.radar_range
+        if flags & wire.RADAR_VALID and not (finite(radar_range) and 0.0 <= radar_range <= _MAX_RANGE):
+            flags = (flags & ~(wire.RADAR_VALID | wire.RADAR_NEW)) | RADAR_BAD
+            radar_range = 0.0
+            faults |= FAULT_RANGE_VALUE
+        lrf_range = s.lrf_range
+        if flags & wire.LRF_VALID and not (finite(lrf_range) and 0.0 <= lrf_range <= _MAX_RANGE):
+            flags = (flags & ~(wire.LRF_VALID | wire.LRF_NEW)) | LRF_BAD
+            lrf_range = 0.0
+            faults |= FAULT_RANGE_VALUE
+
+        t_s = (s.t_us - self.prior.t_us) * 1e-6  # [s] since INIT
+        self.est.step(t_s, dt, self.f_axial, self.f_lateral, self.pitch, flags,
+                      radar_range, lrf_range, faults)
+        self.guid.step(t_s, dt, self.est, flags & wire.CONTACT, faults)
+        self.fault_flags = faults
+        self.steps = (self.steps + 1) & 0xFFFF
+        return True

@@ -1,0 +1,133 @@
+# The firmware's link loop: read a frame -> run a step -> write the command.
+#
+# Nothing that arrives over the link raises out of here: a bad frame is counted and
+# reported in the next COMMAND, and the loop keeps running.
+import struct
+
+from flight import PROTOCOL, VERSION, wire
+from flight.core import FlightCore
+from flight.identity import content_hash
+
+
+class Firmware:
+    def __init__(self, board):
+        self.board = board
+        self.core = FlightCore()
+        self.parser = wire.Parser()
+        self.writer = wire.Writer()
+        self.sensor = wire.Sensor()
+        self.last_seq = -1  # -1: the next frame is accepted whatever its SEQ
+        self.running = True
+        self.ident = self._ident_body(board)
+
+    def _ident_body(self, board):
+        name = board.name.encode()
+        body = bytearray(14 + len(name))
+        body[0] = PROTOCOL
+        body[1] = VERSION[0]
+        body[2] = VERSION[1]
+        body[3] = VERSION[2]
+        body[4:12] = content_hash(board.flash_root)
+        body[12] = 32 if 1.0 + 2.0 ** -30 == 1.0 else 64
+        body[13] = len(name)
+        body[14:] = name
+        return body
+
+    def run(self, read_into, write):
+        """Serve frames until an EXIT frame or the end of the stream.
+
+        read_into(mv) fills the memoryview and returns the byte count (0 at the end).
+        """
+        parser = self.parser
+        while self.running:
+            n = read_into(parser.space(parser.need()))
+            if not n:
+                return
+            if parser.advance(n):
+                reply = self.handle()
+                parser.consume()
+                if reply is not None:
+                    write(reply)
+
+    def feed(self, data, write):
+        # push bytes that arrived by other means (the CPython target, tests)
+        parser = self.parser
+        i = 0
+        end = len(data)
+        while i < end and self.running:
+            k = min(parser.need(), end - i)
+            parser.space(k)[:] = data[i:i + k]
+            i += k
+            if parser.advance(k):
+                reply = self.handle()
+                parser.consume()
+                if reply is not None:
+                    write(reply)
+
+    def _seq_ok(self, seq):
+        last = self.last_seq
+        if last < 0 or 0 < ((seq - last) & 0xFFFF) < 32768:
+            self.last_seq = seq
+            return True
+        self.core.reject()
+        return False
+
+    def handle(self):
+        # dispatch the complete frame in the parser; returns the reply frame or None
+        buf = self.parser.buf
+        ftype = buf[3]
+        seq = buf[4] | (buf[5] << 8)
+        body_len = self.parser.length - 3
+        core = self.core
+        try:
+            if ftype == wire.SENSOR and body_len == wire.SENSOR_SIZE:
+                if not self._seq_ok(seq):
+                    return None
+                self.board.step_begin()
+                self.sensor.unpack(buf, 6)
+                if not core.step(self.sensor):
+                    return None
+                self.board.actuate(core.guid.throttle, core.guid.pitch_cmd)
+                return self._command(seq)
+            if ftype == wire.HELLO and body_len == 0:
+                self.last_seq = -1
+                w = self.writer
+                w.begin(wire.IDENT, seq)
+                n = len(self.ident)
+                w.buf[6:6 + n] = self.ident
+                return w.finish(n)
+            if ftype == wire.INIT and body_len == wire.INIT_SIZE:
+                self.last_seq = -1
+                accepted = core.configure(struct.unpack_from(wire.INIT_FMT, buf, 6))
+                self.last_seq = seq
+                w = self.writer
+                w.begin(wire.INIT_ACK, seq)
+                w.buf[6] = 0 if accepted else 1
+                return w.finish(1)
+            if ftype == wire.EXIT and body_len == 0:
+                self.running = False
+                w = self.writer
+                w.begin(wire.BYE, seq)
+                return w.finish(0)
+        except Exception as e:  # never let a frame take the loop down
+            self.board.log_exception(e)
+        core.reject()
+        return None
+
+    def _command(self, seq):
+        core = self.core
+        est = core.est
+        guid = core.guid
+        w = self.writer
+        w.begin(wire.COMMAND, seq)
+        step_us, heap_free = self.board.step_end()
+        struct.pack_into(
+            wire.COMMAND_FMT, w.buf, 6, core.last_t_us,
+            guid.throttle, guid.pitch_cmd, est.agl, est.agl_sigma, est.z, est.z_sigma,
+            est.vz, est.vz_sigma, est.vx, est.vx_sigma, est.terrain, est.terrain_sigma,
+            est.accel_bias, est.accel_bias_sigma, guid.mass,
+            est.radar.test_ratio, est.lrf.test_ratio,
+            guid.mode, est.radar.health, est.radar.reason, est.lrf.health, est.lrf.reason,
+            core.fault_flags, self.parser.rx_errors, core.frames_rejected, core.steps,
+            step_us, heap_free)
+        return w.finish(wire.COMMAND_SIZE)

@@ -1,0 +1,269 @@
+"""Targets: where the firmware runs. One interface for all of them.
+
+- `cpython`: the firmware's own files imported in this interpreter; frames still go through
+  the firmware's decoder and encoder, as bytes.
+- `vm`: the same files inside the MicroPython VM on the host, over its standard input and
+  output (the default).
+- `serial:PORT`: a board (real, or a virtual one behind a pseudo-terminal) over pyserial.
+
+A target is opened with `open_target(name)`, then `hello()`, `init(...)`, `step(...)` any
+number of times, and `close()`. Every failure of the link raises `TargetError` with a
+message that says what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from host_tools import wire
+from host_tools.identity import build_image
+from host_tools.paths import FIRMWARE
+
+TARGET_NAMES = ("cpython", "vm", "serial:PORT")
+
+
+class TargetError(RuntimeError):
+    """The target failed: it died, timed out, or answered what the protocol does not allow."""
+
+
+class Transport:
+    """Moves bytes to and from a firmware. Timeouts are in seconds."""
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes that arrived within timeout (b"" if none); raises TargetError if the far end died."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def describe_failure(self) -> str:
+        return ""
+
+
+class Target:
+    """The protocol over a transport: one request, one answer."""
+
+    name = "target"
+    reply_timeout = 5.0  # [s] how long an answer may take
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.deframer = wire.Deframer()
+        self.seq = 0
+        self.pending: list[tuple[int, int, bytes]] = []
+        self.last_frame = b""  # the raw bytes of the last answer, for byte-level comparisons
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFFFF
+        return self.seq
+
+    def request(self, frame: bytes, want: int, seq: int, timeout: float | None = None) -> object:
+        self.transport.write(frame)
+        deadline = time.monotonic() + (self.reply_timeout if timeout is None else timeout)
+        while True:
+            for i, (ftype, fseq, body) in enumerate(self.pending):
+                if ftype == want and fseq == seq:
+                    del self.pending[: i + 1]
+                    self.last_frame = wire.frame(ftype, fseq, body)
+                    return wire.decode_body(ftype, fseq, body)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                extra = self.transport.describe_failure()
+                raise TargetError(
+                    f"{self.name}: no {wire.TYPE_NAMES.get(want, hex(want))} answer to frame {seq} "
+                    f"within {self.reply_timeout if timeout is None else timeout:.1f} s" + (f"; {extra}" if extra else ""))
+            data = self.transport.read(min(left, 0.5))
+            if data:
+                self.pending.extend(self.deframer.feed(data))
+
+    def hello(self, timeout: float | None = None) -> wire.Ident:
+        seq = self._next_seq()
+        ident = self.request(wire.frame(wire.HELLO, seq), wire.IDENT, seq, timeout)
+        assert isinstance(ident, wire.Ident)
+        if ident.protocol != wire.PROTOCOL_VERSION:
+            raise TargetError(f"{self.name}: firmware speaks protocol {ident.protocol}, "
+                              f"this host speaks {wire.PROTOCOL_VERSION}")
+        return ident
+
+    def init(self, init: wire.Init) -> bool:
+        init.seq = self._next_seq()
+        return bool(self.request(wire.encode_init(init), wire.INIT_ACK, init.seq))
+
+    def step(self, sensor: wire.Sensor) -> wire.Command:
+        sensor.seq = self._next_seq()
+        cmd = self.request(wire.encode_sensor(sensor), wire.COMMAND, sensor.seq)
+        assert isinstance(cmd, wire.Command)
+        return cmd
+
+    def send_raw(self, data: bytes, settle: float = 0.2) -> list[tuple[int, int, bytes]]:
+        """Write arbitrary bytes; return whatever frames come back within settle seconds."""
+        self.transport.write(data)
+        out = []
+        deadline = time.monotonic() + settle
+        while (left := deadline - time.monotonic()) > 0:
+            data = self.transport.read(min(left, 0.05))
+            if data:
+                out.extend(self.deframer.feed(data))
+        return out
+
+    def exit(self) -> None:
+        seq = self._next_seq()
+        self.request(wire.frame(wire.EXIT, seq), wire.BYE, seq)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HostBoard:
+    """The board services the firmware needs, when it runs inside CPython."""
+
+    def __init__(self) -> None:
+        self.name = "cpython"
+        self.flash_root = str(FIRMWARE)
+        self._t0 = 0
+        self.errors: list[str] = []
+
+    def step_begin(self) -> None:
+        self._t0 = time.perf_counter_ns()
+
+    def step_end(self) -> tuple[int, int]:
+        return (time.perf_counter_ns() - self._t0) // 1000, 0
+
+    def actuate(self, throttle: float, pitch_cmd: float) -> None:
+        pass
+
+    def log_exception(self, e: BaseException) -> None:
+        self.errors.append(f"{type(e).__name__}: {e}")
+
+
+def load_firmware():
+    """Import the firmware's flight package in this interpreter, as it is on the board."""
+    if "micropython" not in sys.modules:
+        from host_tools import upy_shim
+
+        sys.modules["micropython"] = upy_shim
+    if str(FIRMWARE) not in sys.path:
+        sys.path.insert(0, str(FIRMWARE))
+    from flight.loop import Firmware  # type: ignore[import-not-found]
+
+    return Firmware
+
+
+class InProcessTransport(Transport):
+    """The firmware's loop object in this interpreter, fed bytes directly."""
+
+    def __init__(self) -> None:
+        self.board = HostBoard()
+        self.firmware = load_firmware()(self.board)
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.firmware.feed(data, self.out.extend)
+
+    def read(self, timeout: float) -> bytes:
+        data = bytes(self.out)
+        self.out.clear()
+        return data
+
+
+class ProcessTransport(Transport):
+    """A child process whose stdin and stdout are the link (the MicroPython VM)."""
+
+    def __init__(self, proc: subprocess.Popen, what: str) -> None:
+        self.proc = proc
+        self.what = what
+        self.stderr_tail = b""
+
+    def write(self, data: bytes) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise TargetError(f"{self.what} is gone ({e}); {self.describe_failure()}") from None
+
+    def read(self, timeout: float) -> bytes:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            if self.proc.poll() is not None:
+                raise TargetError(f"{self.what} exited with code {self.proc.returncode}; "
+                                  f"{self.describe_failure()}")
+            return b""
+        data = os.read(fd, 65536)
+        if not data:
+            self.proc.wait(timeout=5)
+            raise TargetError(f"{self.what} closed its output (exit code {self.proc.returncode}); "
+                              f"{self.describe_failure()}")
+        return data
+
+    def describe_failure(self) -> str:
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return "it is still running"
+        tail = self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()[-6:]
+        return "its last words: " + (" | ".join(tail) if tail else "(nothing)")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f is not None:
+                f.close()
+
+
+class CPythonTarget(Target):
+    name = "cpython"
+
+    def __init__(self) -> None:
+        super().__init__(InProcessTransport())
+
+
+class VMTarget(Target):
+    name = "vm"
+    reply_timeout = 20.0  # [s] the first answer waits for the VM to start
+
+    def __init__(self, board: str = "virtual") -> None:
+        from host_tools.vm import start_vm
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="lander-vm-")
+        self.image = build_image(board, Path(self._tmp.name))
+        super().__init__(ProcessTransport(start_vm(self.image), "the MicroPython VM"))
+
+    def close(self) -> None:
+        super().close()
+        self._tmp.cleanup()
+
+
+def open_target(name: str) -> Target:
+    """A target by its command-line name; raises ValueError for an unknown name."""
+    if name == "cpython":
+        return CPythonTarget()
+    if name == "vm":
+        return VMTarget()
+    if name.startswith("serial:") and len(name) > len("serial:"):
+        from host_tools.serial_link import SerialTarget
+
+        return SerialTarget(name[len("serial:"):])
+    raise ValueError(f"unknown target {name!r}: expected one of {', '.join(TARGET_NAMES)}")
