@@ -50,14 +50,12 @@ class Board:
     def step_begin(self):
         # No gc.collect() here: in this WASI build an explicit collection inside the
         # loop traps (docs/decisions/0001-micropython-vm.md); the VM collects by itself.
-        pass
         self._t0 = time.ticks_us()
 
     def step_end(self):
         return time.ticks_diff(time.ticks_us(), self._t0), gc.mem_free()
 
     def actuate(self, throttle, pitch_cmd):
-        pass
 
     def log_exception(self, e):
         sys.print_exception(e, sys.stderr)
