@@ -1,0 +1,108 @@
+"""Sensor models: what the firmware sees, built from the true state once per control frame.
+
+Every model is deterministic from the scenario seed, with its own random stream
+(sim_harness.streams): changing one sensor never changes another sensor's noise.
+
+Altimeter (radar, LRF): samples on its own clock at t_j = phase_s + j / rate_hz. A sample is
+delivered in the first frame at or after t_j and measures the true slant range r along the
+thrust axis at that frame:
+
+    reading = scale_factor * r + bias_m + N(0, noise_m + noise_fraction * r)
+
+It is valid when the unit is fitted, min_range_m <= r <= max_range_m, t >= first_valid_s, and
+the true range has once fallen below acquire_below_m (late acquisition). The frame carries the
+last sample's reading and validity; the new flag is set only in the frame where a fresh sample
+arrived. An invalid sample reads 0. Faults (sim_harness.faults) act on each sample.
+
+IMU: sampled every frame. The specific force is the mean thrust acceleration T/m over the
+step that ends at the frame (an integrating accelerometer), along the thrust axis; the true
+lateral specific force of a point mass thrusting along its axis is zero:
+
+    f_axial   = scale_factor * f_true + accel_bias_mps2   + N(0, noise_density * sqrt(rate))
+    f_lateral =                         lateral_bias_mps2 + N(0, noise_density * sqrt(rate))
+    pitch     = pitch_true + attitude_bias_rad + N(0, attitude_noise_rad)
+
+Contact: closed when the footpads are at most probe_length_m above the terrain under them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim_harness.faults import AltimeterFaults, ContactFaults, ImuFaults
+from sim_harness.scenario import Altimeter, Contact, Fault, Imu
+from sim_harness.streams import Stream
+
+
+class AltimeterModel:
+    """One range sensor. `frame(t, true_range_fn)` -> (reading [m], valid, new)."""
+
+    def __init__(self, name: str, p: Altimeter, seed_seq, faults: list[Fault], fault_seed):
+        self.name = name
+        self.p = p
+        self.noise = Stream(seed_seq)
+        self.faults = AltimeterFaults(faults, fault_seed, p.rate_hz) if faults else None
+        self.last_j = -1  # index of the last sample delivered
+        self.reading = 0.0  # [m] the last sample's reading
+        self.valid = False
+        self.acquired = p.acquire_below_m is None
+        self.true_range = math.nan  # [m] the truth at the last sample (for the log)
+
+    def frame(self, t: float, true_range) -> tuple[float, bool, bool]:
+        """The altimeter's part of the frame at time t [s]; true_range() is called on a sample."""
+        p = self.p
+        if not p.fitted:
+            return 0.0, False, False
+        j = math.floor((t - p.phase_s) * p.rate_hz + 1e-9)
+        new = j > self.last_j and j >= 0
+        if new:
+            self.last_j = j
+            r = true_range()
+            self.true_range = r
+            if not self.acquired and r < p.acquire_below_m:
+                self.acquired = True
+            valid = self.acquired and p.min_range_m <= r <= p.max_range_m and t >= p.first_valid_s
+            sigma = p.noise_m + p.noise_fraction * r
+            reading = p.scale_factor * r + p.bias_m + sigma * self.noise.next() if valid else 0.0
+            if self.faults is not None:
+                reading, valid = self.faults.on_sample(t, reading, valid)
+            self.reading = reading
+            self.valid = valid
+        if self.faults is not None and self.faults.dropped(t):
+            return self.reading, False, False
+        return self.reading, self.valid, new
+
+
+class ImuModel:
+    """Accelerometers (axial, lateral) and attitude. `frame(t, f_true, pitch_true)`."""
+
+    def __init__(self, p: Imu, rate_hz: float, seed_seq, att_seed_seq, faults: list[Fault], fault_seed):
+        self.p = p
+        self.accel_sigma = p.noise_density * math.sqrt(rate_hz)  # [m/s^2] per sample
+        self.noise = Stream(seed_seq)
+        self.att_noise = Stream(att_seed_seq)
+        self.faults = ImuFaults(faults, fault_seed, rate_hz) if faults else None
+
+    def frame(self, t: float, f_true: float, pitch_true: float) -> tuple[float, float, float]:
+        p = self.p
+        s = self.accel_sigma
+        fa = p.scale_factor * f_true + p.accel_bias_mps2 + s * self.noise.next()
+        fl = p.lateral_bias_mps2 + s * self.noise.next()
+        pitch = pitch_true + p.attitude_bias_rad + p.attitude_noise_rad * self.att_noise.next()
+        if self.faults is not None:
+            fa, fl = self.faults.on_sample(t, fa, fl)
+        return fa, fl, pitch
+
+
+class ContactModel:
+    """Leg contact switch. `frame(t, footpad_gap)` -> closed (bool)."""
+
+    def __init__(self, p: Contact, faults: list[Fault]):
+        self.p = p
+        self.faults = ContactFaults(faults) if faults else None
+
+    def frame(self, t: float, gap: float) -> bool:
+        closed = self.p.fitted and gap <= self.p.probe_length_m
+        if self.faults is not None:
+            closed = self.faults.on_sample(t, closed)
+        return closed

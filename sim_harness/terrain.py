@@ -1,0 +1,84 @@
+"""Terrain: a piecewise-linear height profile h(x), flat beyond both ends.
+
+`height(x)` is the terrain height [m] above the datum at downrange `x` [m].
+`ray_range(x, z, pitch)` is the slant range [m] from the point (x, z) along the altimeter's
+beam (the thrust axis pointing down: direction (sin pitch, -cos pitch)) to its first
+intersection with the profile, or `math.inf` when the beam never meets the ground
+(|pitch| >= pi/2). The ray walk visits the segments in the beam's direction one by one, so
+cliffs (steep segments) of any height are met where the beam first touches them.
+
+Scalar plain-float code on purpose: it runs once per sensor sample inside the control loop.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+
+class Terrain:
+    def __init__(self, xs, hs):
+        if len(xs) != len(hs) or not xs:
+            raise ValueError("xs and hs must be non-empty and of equal length")
+        self.xs = [float(x) for x in xs]  # [m] breakpoints, strictly increasing
+        self.hs = [float(h) for h in hs]  # [m] heights at the breakpoints
+        for a, b in zip(self.xs, self.xs[1:], strict=False):
+            if not b > a:
+                raise ValueError("terrain x must increase strictly")
+        n = len(self.xs)
+        # slope of each segment i (between xs[i] and xs[i+1])
+        self._slope = [(self.hs[i + 1] - self.hs[i]) / (self.xs[i + 1] - self.xs[i]) for i in range(n - 1)]
+
+    @classmethod
+    def flat(cls, height: float = 0.0) -> Terrain:
+        return cls([0.0], [height])
+
+    def height(self, x: float) -> float:
+        """[m] terrain height at downrange x [m]."""
+        xs = self.xs
+        if x <= xs[0]:
+            return self.hs[0]
+        if x >= xs[-1]:
+            return self.hs[-1]
+        i = bisect_right(xs, x) - 1
+        return self.hs[i] + self._slope[i] * (x - xs[i])
+
+    def ray_range(self, x: float, z: float, pitch: float) -> float:
+        """[m] slant range from (x, z) along (sin pitch, -cos pitch) to the terrain, or inf.
+
+        A point at or under the terrain gives 0.
+        """
+        c = math.cos(pitch)
+        s = math.sin(pitch)
+        gap = z - self.height(x)
+        if gap <= 0.0:
+            return 0.0
+        if c <= 1e-9:
+            return math.inf
+        xs, hs = self.xs, self.hs
+        if s == 0.0 or len(xs) == 1:
+            return gap / c  # vertical beam, or flat ground everywhere
+        # Walk the breakpoints ahead of the beam in its horizontal direction. At breakpoint u
+        # the beam has travelled r = (u - x) / s and its gap to the ground is
+        # g = z - r c - h(u); g is linear in r between breakpoints, so the first sign change
+        # brackets the hit.
+        r0, g0 = 0.0, gap
+        if s > 0.0:
+            i = bisect_right(xs, x)  # first breakpoint strictly ahead
+            step = 1
+        else:
+            i = bisect_right(xs, x) - 1
+            if i >= 0 and xs[i] == x:
+                i -= 1  # the breakpoint under the lander is not ahead
+            step = -1
+        n = len(xs)
+        while 0 <= i < n:
+            r1 = (xs[i] - x) / s
+            g1 = z - r1 * c - hs[i]
+            if g1 <= 0.0:
+                return r0 + (r1 - r0) * g0 / (g0 - g1)
+            r0, g0 = r1, g1
+            i += step
+        # beyond the last breakpoint the ground is flat at the end height
+        return r0 + g0 / c
+
