@@ -23,7 +23,7 @@ class Board:
     def __init__(self):
         self.name = NAME
         self.flash_root = _root()
-        self._t0 = 0
+        self._t0 = time.ticks_us()
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
 
@@ -56,6 +56,8 @@ class Board:
         return time.ticks_diff(time.ticks_us(), self._t0), gc.mem_free()
 
     def actuate(self, throttle, pitch_cmd):
+        pass  # no actuators on the virtual board
 
     def log_exception(self, e):
-        sys.print_exception(e, sys.stderr)
+        # stderr, never stdout: stdout is the link
+        sys.print_exception(e, sys.stderr)  # type: ignore[arg-type]

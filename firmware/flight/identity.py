@@ -4,8 +4,10 @@ import os
 
 try:
     from hashlib import sha256
-except ImportError:
-    sha256 = None
+
+    _HAVE_SHA256 = True
+except ImportError:  # a port built without hashlib
+    _HAVE_SHA256 = False
 
 
 def image_files(root):
@@ -31,7 +33,7 @@ def _exists(path):
 
 def content_hash(root):
     # first 8 bytes of SHA-256 over (path, NUL, length as 4 bytes LE, content) of each file
-    if sha256 is None:
+    if not _HAVE_SHA256:
         return bytes(8)
     h = sha256()
     buf = bytearray(512)

@@ -7,8 +7,10 @@ import struct
 
 try:
     from binascii import crc32
+
+    _HAVE_CRC32 = True
 except ImportError:  # a port built without binascii.crc32
-    crc32 = None
+    _HAVE_CRC32 = False
 
 SYNC0 = const(0xA5)
 SYNC1 = const(0x5A)
@@ -51,7 +53,7 @@ def _crc32_soft(data, crc=0):
 
 
 def checksum(data):
-    if crc32 is None:
+    if not _HAVE_CRC32:
         return _crc32_soft(data)
     return crc32(data) & 0xFFFFFFFF
 

@@ -1,0 +1,79 @@
+"""`lander` / `python -m host_tools`: the command line.
+
+A table maps each command to the module that implements it; each such module has
+`add_arguments(parser)` and `run(args) -> int`. Errors are raised as typed exceptions and
+printed once, here, as `lander: message` on stderr. Exit status: 0 success, 1 the run
+completed but a check failed, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from host_tools.errors import CheckFailed, UsageError
+from host_tools.targets import TargetError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sim": ("host_tools.cmd_sim", "fly one closed-loop descent of a scenario"),
+    "replay": ("host_tools.cmd_replay", "feed recorded sensor frames to a target, check every command"),
+    "check": ("host_tools.cmd_check", "run a whole scenario library and print a table of outcomes"),
+    "flash": ("host_tools.flash", "build and copy the firmware to a board, verify its identity"),
+    "montecarlo": ("host_tools.cmd_montecarlo", "dispersed runs of a scenario, with statistics"),
+    "bench": ("host_tools.bench", "the cost of one control step on each available target"),
+    "virtual-board": ("host_tools.virtual_board", "start a virtual Pico behind a pseudo-terminal"),
+    "info": ("host_tools.cmd_info", "ask a target for its firmware identity"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lander", description="Fly the lander firmware in closed loop, check it, flash it.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(_missing=name)
+            continue
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if getattr(args, "_missing", None):
+            raise UsageError(f"'{args._missing}' is not built yet")
+        return int(args._run(args))
+    except UsageError as e:
+        print(f"lander: {e}", file=sys.stderr)
+        return 2
+    except CheckFailed as e:
+        print(f"lander: {e}", file=sys.stderr)
+        return 1
+    except TargetError as e:
+        print(f"lander: target failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lander: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

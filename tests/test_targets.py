@@ -1,0 +1,91 @@
+"""The targets: the same firmware files, the same bytes, on CPython and in the MicroPython VM."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from host_tools import wire
+from host_tools.identity import build_image, content_hash, hash_of_dir, image_sources
+from host_tools.targets import open_target
+
+PRIOR = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0,
+                  1600.0, 310.0, 0.1, 0.15)
+
+
+def canned_frames(n: int) -> list[wire.Sensor]:
+    """A descent-like stream of frames, with sensor samples at their own rates."""
+    frames = []
+    for i in range(1, n + 1):
+        t = i * 0.02
+        z = 3000.0 - 40.0 * t + 0.3 * t * t
+        flags = wire.RADAR_VALID | (wire.RADAR_NEW if i % 3 == 0 else 0)
+        if z < 2900.0:
+            flags |= wire.LRF_VALID | (wire.LRF_NEW if i % 5 == 0 else 0)
+        frames.append(wire.Sensor(0, i * 20_000, 1.62 + 0.3 * math.sin(t), 0.01 * math.cos(3 * t),
+                                  0.05 * math.sin(0.5 * t), z / math.cos(0.05 * math.sin(0.5 * t)),
+                                  z + 0.1, flags))
+    return frames
+
+
+def run_stream(target_name: str, frames: list[wire.Sensor]) -> list[bytes]:
+    with open_target(target_name) as target:
+        target.hello()
+        assert target.init(wire.Init(**PRIOR.__dict__))
+        out = []
+        for f in frames:
+            target.step(wire.Sensor(**f.__dict__))
+            out.append(wire.command_deterministic_bytes(target.last_frame))
+        return out
+
+
+@pytest.mark.vm
+def test_vm_and_cpython_answer_the_same_frames_with_the_same_bytes():
+    # GIVEN the same frames WHEN sent to both targets THEN every command agrees byte for byte
+    frames = canned_frames(600)
+    cpython = run_stream("cpython", frames)
+    vm = run_stream("vm", frames)
+    assert len(cpython) == len(vm) == 600
+    first_diff = next((i for i, (a, b) in enumerate(zip(cpython, vm, strict=True)) if a != b), None)
+    assert first_diff is None, f"first difference at step {first_diff}"
+
+
+@pytest.mark.vm
+def test_the_vm_reports_the_identity_of_the_files_it_runs(tmp_path):
+    with open_target("vm") as target:
+        ident = target.hello()
+        expected = hash_of_dir(target.image)  # type: ignore[attr-defined]
+    assert ident.board == "virtual" and ident.float_bits == 64 and ident.protocol == 1
+    assert ident.content_hash == expected
+
+
+def test_cpython_identity_is_the_hash_of_the_firmware_sources():
+    with open_target("cpython") as target:
+        ident = target.hello()
+    files = {rel: p.read_bytes() for rel, p in image_sources(None).items()}
+    assert ident.content_hash == content_hash(files)
+
+
+@pytest.mark.vm
+def test_exit_frame_returns_the_vm_from_its_loop(tmp_path):
+    with open_target("vm") as target:
+        target.hello()
+        target.exit()
+        assert target.transport.proc.wait(timeout=10) == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.vm
+def test_a_noflight_file_keeps_the_loop_from_starting(tmp_path):
+    image = build_image("virtual", tmp_path / "img")
+    (image / "noflight").write_text("")
+    r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=wire.frame(wire.HELLO, 1),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == b""
+
+
+def test_unknown_target_is_a_usage_error():
+    with pytest.raises(ValueError, match="unknown target 'pico'"):
+        open_target("pico")
