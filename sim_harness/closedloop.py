@@ -2,11 +2,13 @@
 
 A target has three methods (host_tools.targets implements them for cpython, vm and serial):
 
-    target.init(init: Init) -> None          the prior and the vehicle (wire INIT)
+    target.init(init: Init) -> bool | None   the prior and the vehicle (wire INIT); False: rejected
     target.step(frame: Sensor) -> Command    one control step (wire SENSOR -> COMMAND)
     target.close() -> None                   (the caller's to call; run_scenario does not)
 
-Each control step k, at t = k / control_rate_hz:
+The INIT frame carries the prior at t = 0 (t_us 0); the first SENSOR frame is at t = dt
+(the firmware rejects a frame whose time does not advance), the vehicle flying [0, dt) with its
+initial engine state. Each control step k = 1, 2, ..., at t = k dt, dt = 1 / control_rate_hz:
   1. the sensor frame is built from the true state at t (sim_harness.sensors, with faults),
      its floats rounded to float32 as the wire carries them, and sent to the target;
   2. the command it returns is clamped to the vehicle's limits and held over [t, t + dt]
@@ -97,7 +99,9 @@ def _f32(a: float, b: float, c: float, d: float, e: float) -> tuple[float, ...]:
 
 
 def make_init(s: Scenario) -> object:
-    """The INIT frame: the truth plus the scenario's knowledge errors, and the vehicle."""
+    """The INIT frame: the truth plus the scenario's knowledge errors, and the vehicle as told
+    (the true vehicle plus the knowledge's mass, thrust and Isp errors; a mass error is taken as
+    an error of the dry mass)."""
     ini, k, v = s.initial, s.knowledge, s.vehicle
     return wire.Init(
         seq=0, t_us=0,
@@ -105,8 +109,9 @@ def make_init(s: Scenario) -> object:
         vz=ini.vertical_speed_mps + k.vertical_speed_error_mps, vz_sigma=k.vertical_speed_sigma_mps,
         vx=ini.horizontal_speed_mps + k.horizontal_speed_error_mps, vx_sigma=k.horizontal_speed_sigma_mps,
         terrain=k.terrain_m, terrain_sigma=k.terrain_sigma_m,
-        mass=v.dry_mass_kg + s.propellant_kg, dry_mass=v.dry_mass_kg, max_thrust=v.max_thrust_n,
-        isp=v.isp_s, min_throttle=v.min_throttle, engine_tau=v.engine_time_constant_s)
+        mass=v.dry_mass_kg + s.propellant_kg + k.mass_error_kg, dry_mass=v.dry_mass_kg + k.mass_error_kg,
+        max_thrust=v.max_thrust_n + k.max_thrust_error_n, isp=v.isp_s + k.isp_error_s,
+        min_throttle=v.min_throttle, engine_tau=v.engine_time_constant_s)
 
 
 def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str = "") -> RunResult:
@@ -138,7 +143,9 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
     result = RunResult(scenario=s, target_name=target_name, outcome="timeout", steps=0)
     result.init = make_init(s)
     try:
-        target.init(result.init)
+        accepted = target.init(result.init)
+        if accepted is False:
+            raise RuntimeError("the target rejected the INIT frame (INIT_ACK status 1)")
     except Exception as e:  # noqa: BLE001 - any failure of the target ends the run, recorded
         result.target_error = f"init: {type(e).__name__}: {e}"
         result.wall_s = time.perf_counter() - wall0
@@ -150,9 +157,14 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
     rows = result.rows
     step_us = result.step_us
     sensor_cls = wire.Sensor
-    f_true = dyn.thrust / dyn.mass  # [m/s^2] specific force before the first step
+    # The prior (INIT, t_us 0) describes t = 0. The firmware rejects a frame whose time does not
+    # advance past the INIT's, so the first frame comes one period later: over [0, dt) the
+    # vehicle flies the initial engine state and pitch ([initial] throttle and pitch_rad).
+    dyn.set_command(ini.throttle, ini.pitch_rad)
+    dyn.step(dt)
+    f_true = dyn.means.specific_force  # [m/s^2] the IMU's truth for the first frame
     progress_every = max(1, int(rate))
-    for k in range(n_max):
+    for k in range(1, n_max + 1):
         t = k * dt
         h_ground = terrain.height(dyn.x)
         gap = dyn.z - h_ground
@@ -164,7 +176,7 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
         flags = ((wire.RADAR_VALID if rv else 0) | (wire.RADAR_NEW if rn else 0)
                  | (wire.LRF_VALID if lv else 0) | (wire.LRF_NEW if ln else 0)
                  | (wire.CONTACT if closed else 0))
-        frame = sensor_cls(seq=(k + 1) & 0xFFFF, t_us=round(t * 1e6), f_axial=fa, f_lateral=fl,
+        frame = sensor_cls(seq=k & 0xFFFF, t_us=round(t * 1e6), f_axial=fa, f_lateral=fl,
                            pitch=pm, radar_range=rr, lrf_range=lr, flags=flags)
         if observe is not None:
             observe(dyn, terrain)

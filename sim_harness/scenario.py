@@ -53,6 +53,9 @@ class Knowledge:
     horizontal_speed_sigma_mps: float = 1.0  # [m/s]
     terrain_m: float = 0.0  # [m] prior terrain height under the lander (extension)
     terrain_sigma_m: float = 1000.0  # [m] its uncertainty (extension): a poorly known site
+    mass_error_kg: float = 0.0  # [kg] wet mass told minus true (extension)
+    max_thrust_error_n: float = 0.0  # [N] maximum thrust told minus true (extension)
+    isp_error_s: float = 0.0  # [s] Isp told minus true (extension)
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Altimeter:
     scale_factor: float = 1.0  # [1] range multiplier of a healthy unit
     acquire_below_m: float | None = None  # [m] first valid reading only once the true range
     #                                       has fallen below this (late acquisition); None: max range
+    lost_below_m: float | None = None  # [m] no valid reading ever again once the true range has
+    #                                    fallen below this (an altimeter lost low); None: never
     first_valid_s: float = 0.0  # [s] no valid reading before this time
     phase_s: float = 0.0  # [s] time of the first sample; samples at phase + k / rate
 
@@ -406,6 +411,8 @@ def _check_physics(r: _Reader, s: Scenario) -> None:
             raise r.fail(f"{key}.max_range_m", f"{a.max_range_m!r} must exceed min_range_m {a.min_range_m!r}")
         if a.acquire_below_m is not None:
             positive(a.acquire_below_m, f"{key}.acquire_below_m")
+        if a.lost_below_m is not None:
+            positive(a.lost_below_m, f"{key}.lost_below_m")
     imu = s.sensors.imu
     non_negative(imu.noise_density, "sensors.imu.noise_density")
     non_negative(imu.attitude_noise_rad, "sensors.imu.attitude_noise_rad")

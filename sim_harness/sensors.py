@@ -9,8 +9,9 @@ thrust axis at that frame:
 
     reading = scale_factor * r + bias_m + N(0, noise_m + noise_fraction * r)
 
-It is valid when the unit is fitted, min_range_m <= r <= max_range_m, t >= first_valid_s, and
-the true range has once fallen below acquire_below_m (late acquisition). The frame carries the
+It is valid when the unit is fitted, min_range_m <= r <= max_range_m, t >= first_valid_s, the
+true range has once fallen below acquire_below_m (late acquisition) and never yet below
+lost_below_m (an altimeter lost low). The frame carries the
 last sample's reading and validity; the new flag is set only in the frame where a fresh sample
 arrived. An invalid sample reads 0. Faults (sim_harness.faults) act on each sample.
 
@@ -46,6 +47,7 @@ class AltimeterModel:
         self.reading = 0.0  # [m] the last sample's reading
         self.valid = False
         self.acquired = p.acquire_below_m is None
+        self.lost = False  # the true range fell below lost_below_m
         self.true_range = math.nan  # [m] the truth at the last sample (for the log)
 
     def frame(self, t: float, true_range) -> tuple[float, bool, bool]:
@@ -61,7 +63,10 @@ class AltimeterModel:
             self.true_range = r
             if not self.acquired and r < p.acquire_below_m:
                 self.acquired = True
-            valid = self.acquired and p.min_range_m <= r <= p.max_range_m and t >= p.first_valid_s
+            if p.lost_below_m is not None and r < p.lost_below_m:
+                self.lost = True
+            valid = (self.acquired and not self.lost and p.min_range_m <= r <= p.max_range_m
+                     and t >= p.first_valid_s)
             sigma = p.noise_m + p.noise_fraction * r
             reading = p.scale_factor * r + p.bias_m + sigma * self.noise.next() if valid else 0.0
             if self.faults is not None:

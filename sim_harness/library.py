@@ -1,0 +1,111 @@
+"""The scenario library: run every scenario of a directory and tabulate the outcomes.
+
+`check_library(directory, target_factory)` loads every *.toml of the directory first (a bad
+file raises ScenarioError before anything runs), then flies each one with one target,
+reopening the target after a run in which it failed. It returns one row (a dict) per
+scenario; `format_table(rows)` renders them for a terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim_harness.closedloop import run_scenario
+from sim_harness.report import summarize, write_run
+from sim_harness.scenario import load_scenario
+
+
+def builtin_dir() -> Path:
+    """The built-in library: sim_harness/scenarios/."""
+    return Path(__file__).resolve().parent / "scenarios"
+
+
+def scenario_files(directory=None) -> list[Path]:
+    """The *.toml files of `directory` (default: the built-in library), sorted by name."""
+    d = Path(directory) if directory is not None else builtin_dir()
+    return sorted(d.glob("*.toml"))
+
+
+def default_factory(target_name: str):
+    """A factory that opens `target_name` through host_tools.targets.open_target."""
+    def factory():
+        from host_tools.targets import open_target
+
+        return open_target(target_name)
+
+    return factory
+
+
+def check_library(directory=None, target_factory=None, progress=None, *, target_name: str = "cpython",
+                  out_dir=None, plots: bool = False) -> list[dict]:
+    """Run every scenario of `directory`; one row per scenario.
+
+    target_factory: a callable returning an open target (default: open `target_name`).
+    progress: optional callable progress(done, total, scenario_name), called before each run.
+    out_dir: if given, each run's summary.json and log.csv (and plot.png if `plots`) go into
+    out_dir/<scenario name>/.
+    Row keys: scenario, file, outcome, touchdown_vz_mps, touchdown_vx_mps, est_error_below_100m_m,
+    propellant_kg, passed, failures, summary.
+    """
+    files = scenario_files(directory)
+    scenarios = [load_scenario(f) for f in files]
+    factory = target_factory or default_factory(target_name)
+    rows = []
+    target = None
+    try:
+        for i, (path, scn) in enumerate(zip(files, scenarios, strict=True)):
+            if progress is not None:
+                progress(i, len(files), scn.name)
+            if target is None:
+                target = factory()
+            result = run_scenario(scn, target, target_name=target_name)
+            if out_dir is not None:
+                summary = write_run(result, Path(out_dir) / scn.name, plot=plots)
+            else:
+                summary = summarize(result)
+            if result.target_error:
+                _close(target)
+                target = None
+            td = summary["touchdown"]
+            rows.append({
+                "scenario": scn.name, "file": path.name, "outcome": summary["outcome"],
+                "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
+                "est_error_below_100m_m": summary["estimator"]["altitude_error_max_below_100m_m"],
+                "propellant_kg": td["propellant_kg"], "passed": summary["passed"],
+                "failures": summary["expect"]["failures"], "summary": summary,
+            })
+        if progress is not None:
+            progress(len(files), len(files), "")
+    finally:
+        if target is not None:
+            _close(target)
+    return rows
+
+
+def _close(target) -> None:
+    try:
+        target.close()
+    except Exception:  # noqa: BLE001 - closing a dead target must not hide the results
+        pass
+
+
+def _num(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table: one line per scenario, then the failures of the failed ones."""
+    head = ("scenario", "outcome", "vz m/s", "vx m/s", "err<100m m", "prop kg", "result")
+    body = [(r["scenario"], r["outcome"], _num(r["touchdown_vz_mps"], ".2f"),
+             _num(r["touchdown_vx_mps"], ".2f"),
+             _num(r["est_error_below_100m_m"], ".2f"), _num(r["propellant_kg"], ".1f"),
+             "pass" if r["passed"] else "FAIL") for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
+             for line in (head, *body)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = [r for r in rows if not r["passed"]]
+    for r in failed:
+        lines.append(f"{r['scenario']}: " + "; ".join(r["failures"]))
+    lines.append(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return "\n".join(lines)

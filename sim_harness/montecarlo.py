@@ -1,0 +1,308 @@
+"""Monte Carlo: many dispersed runs of one scenario, in parallel, with statistics.
+
+Run i of a campaign with base seed S flies `disperse(scenario, run_seed(S, i))`. Everything
+random about a run (its dispersion and, through the scenario seed, every sensor's noise)
+derives from its run seed alone, so a run is replayed by flying its dispersed scenario, which
+`run_montecarlo` writes as TOML for the worst runs (out_dir/worst/<name>.toml):
+
+    python -m host_tools sim OUT/worst/<name>.toml
+
+Dispersions (DISPERSION, 1 sigma, Gaussian unless said): the initial state; the prior's errors,
+drawn from the sigmas the firmware is told; the true vehicle (dry mass, propellant, thrust,
+Isp), while the firmware is still told the nominal vehicle (knowledge mass/thrust/Isp errors);
+each altimeter's noise level (uniform factor), bias, scale factor and sample phase; the IMU's
+accelerometer biases, scale factor and attitude bias.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sim_harness.closedloop import run_scenario
+from sim_harness.report import ALARM, _json_safe, summarize
+from sim_harness.scenario import Scenario, scenario_to_toml
+
+DISPERSION = {
+    "altitude_m": 150.0,  # [m]
+    "downrange_m": 150.0,  # [m]
+    "vertical_speed_mps": 2.0,  # [m/s]
+    "horizontal_speed_mps": 2.0,  # [m/s]
+    "pitch_rad": 0.01,  # [rad]
+    "dry_mass_kg": 5.0,  # [kg]
+    "propellant_kg": 2.0,  # [kg]
+    "max_thrust_fraction": 0.01,  # [1]
+    "isp_fraction": 0.005,  # [1]
+    "noise_factor_range": 0.2,  # [1] altimeter noise times U(1 - r, 1 + r)
+    "radar_bias_m": 0.3,  # [m]
+    "radar_scale": 0.001,  # [1]
+    "lrf_bias_m": 0.05,  # [m]
+    "lrf_scale": 0.0003,  # [1]
+    "accel_bias_mps2": 0.005,  # [m/s^2] each axis
+    "accel_scale": 0.0005,  # [1]
+    "attitude_bias_rad": 0.002,  # [rad]
+}
+
+
+def run_seed(base_seed: int, index: int) -> int:
+    """The seed of run `index` of a campaign with `base_seed` (a 32-bit integer)."""
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1, dtype=np.uint32)[0])
+
+
+def disperse(s: Scenario, seed: int) -> Scenario:
+    """A copy of scenario `s` dispersed from `seed` alone, flying with seed `seed`."""
+    rng = np.random.default_rng(seed)
+    d = DISPERSION
+
+    def n(sigma: float) -> float:
+        return float(rng.normal(0.0, sigma))
+
+    ini = s.initial
+    ground = s.terrain.height(ini.downrange_m)
+    alt = max(ini.altitude_m + n(d["altitude_m"]), ground + 0.5 * (ini.altitude_m - ground))
+    initial = dataclasses.replace(
+        ini, altitude_m=alt, downrange_m=ini.downrange_m + n(d["downrange_m"]),
+        vertical_speed_mps=ini.vertical_speed_mps + n(d["vertical_speed_mps"]),
+        horizontal_speed_mps=ini.horizontal_speed_mps + n(d["horizontal_speed_mps"]),
+        pitch_rad=ini.pitch_rad + n(d["pitch_rad"]),
+        propellant_kg=max(0.0, s.propellant_kg + n(d["propellant_kg"])))
+    if initial.altitude_m <= s.terrain.height(initial.downrange_m):
+        initial.downrange_m = ini.downrange_m  # never start under the ground
+    v = s.vehicle
+    vehicle = dataclasses.replace(
+        v, dry_mass_kg=v.dry_mass_kg + n(d["dry_mass_kg"]),
+        max_thrust_n=v.max_thrust_n * (1.0 + n(d["max_thrust_fraction"])),
+        isp_s=v.isp_s * (1.0 + n(d["isp_fraction"])))
+    k = s.knowledge
+    knowledge = dataclasses.replace(
+        k, altitude_error_m=k.altitude_error_m + n(k.altitude_sigma_m),
+        vertical_speed_error_mps=k.vertical_speed_error_mps + n(k.vertical_speed_sigma_mps),
+        horizontal_speed_error_mps=k.horizontal_speed_error_mps + n(k.horizontal_speed_sigma_mps),
+        terrain_m=k.terrain_m + n(k.terrain_sigma_m),
+        # the firmware is told the nominal vehicle, whatever the truth
+        mass_error_kg=k.mass_error_kg + (v.dry_mass_kg - vehicle.dry_mass_kg)
+        + (s.propellant_kg - initial.propellant_kg),
+        max_thrust_error_n=k.max_thrust_error_n + (v.max_thrust_n - vehicle.max_thrust_n),
+        isp_error_s=k.isp_error_s + (v.isp_s - vehicle.isp_s))
+    sn = s.sensors
+    r = d["noise_factor_range"]
+    radar = dataclasses.replace(
+        sn.radar, noise_m=sn.radar.noise_m * float(rng.uniform(1 - r, 1 + r)),
+        noise_fraction=sn.radar.noise_fraction * float(rng.uniform(1 - r, 1 + r)),
+        bias_m=sn.radar.bias_m + n(d["radar_bias_m"]),
+        scale_factor=sn.radar.scale_factor + n(d["radar_scale"]),
+        phase_s=float(rng.uniform(0.0, 1.0 / sn.radar.rate_hz)))
+    lrf = dataclasses.replace(
+        sn.lrf, noise_m=sn.lrf.noise_m * float(rng.uniform(1 - r, 1 + r)),
+        noise_fraction=sn.lrf.noise_fraction * float(rng.uniform(1 - r, 1 + r)),
+        bias_m=sn.lrf.bias_m + n(d["lrf_bias_m"]), scale_factor=sn.lrf.scale_factor + n(d["lrf_scale"]),
+        phase_s=float(rng.uniform(0.0, 1.0 / sn.lrf.rate_hz)))
+    imu = dataclasses.replace(
+        sn.imu, accel_bias_mps2=sn.imu.accel_bias_mps2 + n(d["accel_bias_mps2"]),
+        lateral_bias_mps2=sn.imu.lateral_bias_mps2 + n(d["accel_bias_mps2"]),
+        scale_factor=sn.imu.scale_factor + n(d["accel_scale"]),
+        attitude_bias_rad=sn.imu.attitude_bias_rad + n(d["attitude_bias_rad"]))
+    sensors = dataclasses.replace(sn, radar=radar, lrf=lrf, imu=imu)
+    return dataclasses.replace(s, name=f"{s.name}-mc{seed}", seed=seed, initial=initial, vehicle=vehicle,
+                               knowledge=knowledge, sensors=sensors,
+                               description=f"Monte Carlo run {seed} of {s.name}. {s.description}")
+
+
+# ---------------------------------------------------------------- workers
+
+_TARGET = None
+_FACTORY = None
+
+
+def _worker_init(factory) -> None:
+    global _FACTORY, _TARGET
+    _FACTORY = factory
+    _TARGET = None
+
+
+def _run_one(task) -> dict:
+    """One dispersed run in a worker; returns a small record (picklable)."""
+    global _TARGET
+    base, seed, target_name = task
+    scn = disperse(base, seed)
+    if _TARGET is None:
+        _TARGET = _FACTORY()
+    result = run_scenario(scn, _TARGET, target_name=target_name)
+    if result.target_error:
+        try:
+            _TARGET.close()
+        except Exception:  # noqa: BLE001
+            pass
+        _TARGET = None
+    summ = summarize(result)
+    td = summ["touchdown"]
+    return {
+        "seed": seed, "outcome": summ["outcome"], "passed": summ["passed"],
+        "failures": summ["expect"]["failures"], "target_error": summ["target_error"],
+        "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
+        "propellant_kg": td["propellant_kg"], "propellant_used_kg": summ["propellant_used_kg"],
+        "propellant_ratio_to_ideal": summ["propellant_ratio_to_ideal"],
+        "est_error_below_100m_m": summ["estimator"]["altitude_error_max_below_100m_m"],
+        "false_alarm": any(c["state"] in ALARM for c in summ["faults_declared"]),
+        "steps": summ["steps"],
+    }
+
+
+def _percentiles(values) -> dict:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(v, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(v.max())}
+
+
+def _badness(r: dict) -> tuple:
+    # failed runs first, then the hardest touchdowns
+    vz = r["touchdown_vz_mps"] if r["touchdown_vz_mps"] is not None else math.inf
+    return (r["outcome"] == "landed" and not r["target_error"], r["passed"], -vz)
+
+
+def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_name: str = "cpython",
+                   workers: int | None = None, *, target_factory=None, out_dir=None, progress: bool = True,
+                   worst: int = 5) -> dict:
+    """Fly `n` dispersed runs of `scenario` in `workers` processes (default: all cores).
+
+    seed: the campaign's base seed (default: the scenario's). target_factory: a picklable
+    callable returning an open target (default: host_tools.targets.open_target(target_name)).
+    out_dir: if given, montecarlo.json, montecarlo.png and worst/<name>.toml go there.
+    Returns the statistics (the content of montecarlo.json).
+    """
+    from sim_harness.library import default_factory
+
+    base_seed = scenario.seed if seed is None else seed
+    factory = target_factory or default_factory(target_name)
+    workers = workers or os.cpu_count() or 1
+    seeds = [run_seed(base_seed, i) for i in range(n)]
+    tasks = [(scenario, s, target_name) for s in seeds]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc=f"montecarlo {scenario.name}", unit="run")
+    t0 = time.perf_counter()
+    records = []
+    if workers == 1:
+        _worker_init(factory)
+        try:
+            for task in tasks:
+                records.append(_run_one(task))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if _TARGET is not None:
+                _TARGET.close()
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory,)) as pool:
+            for rec in pool.imap_unordered(_run_one, tasks, chunksize=1):
+                records.append(rec)
+                if bar is not None:
+                    bar.update(1)
+    wall = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    order = {s: i for i, s in enumerate(seeds)}
+    records.sort(key=lambda r: order[r["seed"]])
+    stats = _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
+    if out_dir is not None:
+        _write(scenario, stats, records, Path(out_dir))
+    return stats
+
+
+def _statistics(scenario, base_seed, target_name, records, wall, workers, worst) -> dict:
+    n = len(records)
+    landed = sum(1 for r in records if r["outcome"] == "landed")
+    worst_runs = sorted(records, key=_badness)[:worst]
+    return {
+        "scenario": scenario.name, "target": target_name, "base_seed": base_seed, "runs": n,
+        "workers": workers, "landed": landed, "landing_rate": landed / n if n else None,
+        "passed": sum(1 for r in records if r["passed"]),
+        "outcomes": {o: sum(1 for r in records if r["outcome"] == o)
+                     for o in ("landed", "crashed", "propellant_exhausted", "timeout")},
+        "target_errors": sum(1 for r in records if r["target_error"]),
+        "false_alarms": sum(1 for r in records if r["false_alarm"]),
+        "touchdown_vertical_mps": _percentiles(r["touchdown_vz_mps"] for r in records),
+        "touchdown_horizontal_mps": _percentiles(r["touchdown_vx_mps"] for r in records),
+        "propellant_left_kg": _percentiles(r["propellant_kg"] for r in records),
+        "propellant_used_kg": _percentiles(r["propellant_used_kg"] for r in records),
+        "propellant_ratio_to_ideal": _percentiles(r["propellant_ratio_to_ideal"] for r in records),
+        "est_error_below_100m_m": _percentiles(r["est_error_below_100m_m"] for r in records),
+        "wall_s": wall, "runs_per_s": n / wall if wall > 0 else None,
+        "worst": [{"seed": r["seed"], "outcome": r["outcome"], "touchdown_vz_mps": r["touchdown_vz_mps"],
+                   "passed": r["passed"], "failures": r["failures"],
+                   "replay": f"worst/{scenario.name}-mc{r['seed']}.toml"} for r in worst_runs],
+        "dispersion": DISPERSION,
+    }
+
+
+def _write(scenario, stats, records, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "montecarlo.json").write_text(json.dumps(_json_safe({**stats, "runs_detail": records}), indent=2)
+                                         + "\n", encoding="utf-8")
+    worst_dir = out / "worst"
+    worst_dir.mkdir(exist_ok=True)
+    for w in stats["worst"]:
+        d = disperse(scenario, w["seed"])
+        (worst_dir / f"{d.name}.toml").write_text(scenario_to_toml(d), encoding="utf-8")
+    _histogram(stats, records, out / "montecarlo.png")
+
+
+def _histogram(stats, records, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    panels = (("touchdown_vz_mps", "touchdown vertical speed [m/s]"),
+              ("touchdown_vx_mps", "touchdown horizontal speed [m/s]"),
+              ("propellant_used_kg", "propellant used [kg]"))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        v = [r[key] for r in records if r[key] is not None and math.isfinite(r[key])]
+        if v:
+            ax.hist(v, bins=min(40, max(5, len(v) // 5)), color="#1e88e5", alpha=0.8)
+            for q, ls in (("p50", "-"), ("p99", "--")):
+                val = float(np.percentile(v, 50 if q == "p50" else 99))
+                ax.axvline(val, color="black", ls=ls, lw=1, label=f"{q} {val:.2f}")
+            ax.legend(fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("runs")
+    fig.suptitle(f"{stats['scenario']}: {stats['runs']} runs, landing rate "
+                 f"{(stats['landing_rate'] or 0) * 100:.1f} %, false alarms {stats['false_alarms']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def format_stats(stats: dict) -> str:
+    """A few lines for a terminal."""
+    def pct(d):
+        return ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} -" for k, v in d.items())
+
+    lines = [
+        f"{stats['scenario']} on {stats['target']}: {stats['runs']} runs, {stats['landed']} landed "
+        f"({(stats['landing_rate'] or 0) * 100:.1f} %), {stats['passed']} passed their expectations, "
+        f"{stats['false_alarms']} with a false alarm, {stats['target_errors']} target errors",
+        f"touchdown vertical [m/s]: {pct(stats['touchdown_vertical_mps'])}",
+        f"touchdown horizontal [m/s]: {pct(stats['touchdown_horizontal_mps'])}",
+        f"propellant left [kg]: {pct(stats['propellant_left_kg'])}",
+        f"propellant / ideal: {pct(stats['propellant_ratio_to_ideal'])}",
+        f"{stats['runs_per_s']:.2f} runs/s on {stats['workers']} workers ({stats['wall_s']:.1f} s)",
+        "worst runs (replay with `sim <out>/<replay>`): "
+        + ", ".join(f"{w['seed']} ({w['outcome']}, vz {w['touchdown_vz_mps'] or 0:.2f})"
+                    for w in stats["worst"]),
+    ]
+    return "\n".join(lines)
