@@ -1,21 +1,217 @@
-# Guidance and throttle control (interim: a fixed safe throttle; the guidance issue
-# replaces this).
-MODE_STANDBY = 0
-MODE_BRAKING = 1
+# Guidance: the vertical-speed profile against the low end of the height, and the
+# pitch law that nulls the horizontal speed. The throttle law is flight/throttle.py,
+# the mode machine flight/modes.py. docs/algorithms.md sections 4 and 5 are the
+# specification: every number below is written there.
+import math
+
+from flight.fmath import sin_cos
+from flight.modes import H_TERMINAL, K_LOW_PROP, MODE_LINK_LOST, MODE_STANDBY, MODE_TOUCHDOWN, Modes
+from flight.throttle import G_MOON, Throttle, engine_gain
+
+_K_SIGMA = 3.0  # [1] braking uses the height agl - _K_SIGMA * agl_sigma
+_V_TERM = 0.8  # [m/s] final descent rate with a trusted altimeter
+_V_SAFE = 1.6  # [m/s] final descent rate without one, before the speed uncertainty
+_K_VZ_SIGMA = 2.0  # [1] speed uncertainties taken off _V_SAFE
+_V_MIN = 0.5  # [m/s] slowest final descent rate: never a hover
+_V_LOW_PROP = 1.8  # [m/s] final descent rate when propellant is low
+_F_REF = 0.6  # [1] share of the available net deceleration the profile plans with
+_A_REF_MIN = 0.3  # [m/s^2]
+_A_REF_MAX = 2.0  # [m/s^2]
+_FF_MAX = 1.5  # [1] feed-forward bound, in units of the profile deceleration
+_T_RESERVE = 10.0  # [s] hover time kept in reserve by the low-propellant test
+_K_X = 2.0  # [1] horizontal law: a_x = -_K_X * vx / t_go
+_T_GO_MIN = 5.0  # [s]
+_A_SHARE = 0.95  # [1] share of the maximum thrust acceleration pitch may use
+_A_Z_MIN = 0.1  # [m/s^2] smallest vertical acceleration a tilt is computed against
+_THETA_LOW = 0.1  # [rad] tilt limit at and below _H_THETA_LOW
+_THETA_HIGH = 0.6  # [rad] tilt limit at and above _H_THETA_HIGH
+_H_THETA_LOW = 10.0  # [m] low-end height
+_H_THETA_HIGH = 300.0  # [m]
+_PITCH_RATE = 0.3  # [rad/s] largest change of the pitch command per second
+_DT_RATE_MAX = 0.1  # [s] longest step credited to the pitch rate limit
+_PITCH_TAU = 0.5  # [s] attitude response time constant (vehicle model)
+_PITCH_RATE_VEH = 0.35  # [rad/s] attitude rate limit (vehicle model)
+_BIG = 100000.0  # [m], [m/s] inputs are clamped to +-_BIG
+_FAULT_LINK_GAP = 16
+
+
+def finite(x):
+    return x - x == 0.0
+
+
+def clamp(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+def atan1(r):
+    # [rad] arctangent for |r| <= 1 (clamped): a polynomial with error below 0.0016 rad
+    r = clamp(r, -1.0, 1.0)
+    a = abs(r)
+    return r * (0.7853981633974483 - (a - 1.0) * (0.2447 + 0.0663 * a))
+
+
+def margin(t_left, v_fin, sig):
+    # [1] the height margin, in sigmas, that t_left [s] of hover pays for when the final
+    # descent at v_fin [m/s] may have to cross the whole band +-k*sig [m], within [0, _K_SIGMA]
+    band = t_left * v_fin - H_TERMINAL  # [m]
+    if band <= 0.0:
+        return 0.0
+    if band >= 2.0 * _K_SIGMA * sig:
+        return _K_SIGMA
+    return band / (2.0 * sig)
+
+
+def rate_limit(x, prev, rate, dt):
+    h = dt
+    if h > _DT_RATE_MAX:
+        h = _DT_RATE_MAX
+    d = rate * h
+    return clamp(x, prev - d, prev + d)
 
 
 class Guidance:
     def __init__(self):
-        self.throttle = 0.0  # [1]
-        self.pitch_cmd = 0.0  # [rad]
+        self.thr = Throttle()
+        self.modes = Modes()
+        self.throttle = 0.0  # [1] engine command: 0 or within [min_throttle, 1]
+        self.pitch_cmd = 0.0  # [rad] commanded tilt of the thrust axis
         self.mode = MODE_STANDBY
-        self.mass = 0.0  # [kg]
+        self.mass = 0.0  # [kg] tracked vehicle mass
+        self.pitch_model = 0.0  # [rad] modelled tilt (the attitude's lag behind pitch_cmd)
+        self.vz_ref = 0.0  # [m/s] vertical speed reference
+        self.h_low = 0.0  # [m] the height the profile used
+        self.k_sigma = 0.0  # [1] the margin it used, in sigmas
+        self.hold_throttle = 0.0  # [1] what a board's watchdog holds when frames stop
+        # the last finite estimate
+        self.agl = 0.0  # [m]
+        self.agl_sigma = 0.0  # [m]
+        self.vz = 0.0  # [m/s]
+        self.vz_sigma = 0.0  # [m/s]
+        self.vx = 0.0  # [m/s]
 
     def reset(self, prior):
         self.__init__()
+        self.thr.reset(prior)
+        self.modes.reset()
+        self.mode = self.modes.mode
         self.mass = prior.mass
-        self.mode = MODE_BRAKING
+        self.agl = prior.z - prior.terrain
+        self.agl_sigma = prior.z_sigma + prior.terrain_sigma
+        self.vz = prior.vz
+        self.vz_sigma = prior.vz_sigma
+        self.vx = prior.vx
+
+    def _read(self, est):
+        # the estimate, each value clamped; a value that is not finite keeps the last one
+        x = est.agl
+        if finite(x):
+            self.agl = clamp(x, -_BIG, _BIG)
+        x = est.agl_sigma
+        if finite(x):
+            self.agl_sigma = clamp(x, 0.0, _BIG)
+        x = est.vz
+        if finite(x):
+            self.vz = clamp(x, -_BIG, _BIG)
+        x = est.vz_sigma
+        if finite(x):
+            self.vz_sigma = clamp(x, 0.0, _BIG)
+        x = est.vx
+        if finite(x):
+            self.vx = clamp(x, -_BIG, _BIG)
 
     def step(self, t_s, dt, est, contact, faults):
-        self.throttle = 0.5
-        self.pitch_cmd = 0.0
+        if self.mode == MODE_STANDBY:
+            return
+        thr = self.thr
+        self._read(est)
+        # 1. the step that just ended: mass burnt, attitude moved toward the command
+        thr.burn(dt)
+        self.mass = thr.mass
+        d = engine_gain(dt, _PITCH_TAU) * (self.pitch_cmd - self.pitch_model)
+        lim = _PITCH_RATE_VEH * dt
+        self.pitch_model += clamp(d, -lim, lim)
+        c = sin_cos(self.pitch_model)[1]
+
+        # 2. the figures the mode machine needs
+        a_max = thr.max_thrust / thr.mass  # [m/s^2]
+        a_ref = clamp(_F_REF * (a_max - G_MOON), _A_REF_MIN, _A_REF_MAX)
+        agl = self.agl
+        sig = self.agl_sigma
+        vz = self.vz
+        aiding = est.aiding
+        if aiding:
+            v_fin = _V_TERM
+        else:
+            v_fin = _V_SAFE - _K_VZ_SIGMA * self.vz_sigma
+            if v_fin < _V_MIN:
+                v_fin = _V_MIN
+        # hover time the propellant pays for after braking from vz and a reserve
+        dv_left = thr.propellant() * thr.ve / thr.mass  # [m/s]
+        t_left = (dv_left - abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - _T_RESERVE  # [s]
+        k_fit = margin(t_left, v_fin, sig)
+        mode = self.modes.update(t_s, dt, agl - _K_SIGMA * sig, contact, faults, aiding, k_fit)
+        self.mode = mode
+
+        # 3. touchdown: engine off, pitch back to upright
+        if mode == MODE_TOUCHDOWN:
+            thr.off()
+            self.throttle = 0.0
+            self.hold_throttle = 0.0
+            self.pitch_cmd = rate_limit(0.0, self.pitch_cmd, _PITCH_RATE, dt)
+            return
+
+        # 4. the vertical-speed profile against the low end of the height
+        if self.modes.low_prop:
+            v_fin = _V_LOW_PROP - _K_VZ_SIGMA * self.vz_sigma
+            if v_fin < _V_MIN:
+                v_fin = _V_MIN
+            k = margin(t_left, v_fin, sig)
+        else:
+            k = clamp(k_fit, K_LOW_PROP, _K_SIGMA)
+        h = agl - k * sig
+        self.k_sigma = k
+        self.h_low = h
+        dh = h - H_TERMINAL
+        if dh > 0.0:
+            vz_ref = -math.sqrt(v_fin * v_fin + 2.0 * a_ref * dh)
+            a_ff = clamp(a_ref * vz / vz_ref, 0.0, _FF_MAX * a_ref)
+        else:
+            vz_ref = -v_fin
+            a_ff = 0.0
+        self.vz_ref = vz_ref
+
+        # 5. the throttle law (vertical first)
+        thr.step(vz_ref, vz, a_ff, c, dt, mode == MODE_LINK_LOST)
+        self.throttle = thr.u
+        self.hold_throttle = thr.u if thr.u > thr.hover else min(thr.hover, 1.0)
+
+        # 6. the pitch law: null vx by the end of the profile with what thrust is left
+        t_go = -vz_ref / a_ref
+        if t_go < _T_GO_MIN:
+            t_go = _T_GO_MIN
+        a_x = -_K_X * self.vx / t_go
+        a_s = _A_SHARE * a_max
+        a_z = thr.a_z
+        room = a_s * a_s - a_z * a_z
+        a_lim = math.sqrt(room) if room > 0.0 else 0.0
+        a_x = clamp(a_x, -a_lim, a_lim)
+        a_zt = a_z
+        a_lit = thr.u_min * a_max
+        if a_zt < a_lit:
+            a_zt = a_lit
+        if a_zt < _A_Z_MIN:
+            a_zt = _A_Z_MIN
+        theta = atan1(-a_x / a_zt)
+        if h <= _H_THETA_LOW:
+            t_max = _THETA_LOW
+        elif h >= _H_THETA_HIGH:
+            t_max = _THETA_HIGH
+        else:
+            t_max = _THETA_LOW + (_THETA_HIGH - _THETA_LOW) * (h - _H_THETA_LOW) / (
+                _H_THETA_HIGH - _H_THETA_LOW)
+        theta = clamp(theta, -t_max, t_max)
+        self.pitch_cmd = rate_limit(theta, self.pitch_cmd, _PITCH_RATE, dt)

@@ -1,0 +1,85 @@
+# The mode machine: which phase of the descent, and which fail-safe, is in force.
+#
+# A descent phase (braking -> approach -> terminal, with hysteresis) follows the low end
+# of the height; fail-safe overlays take precedence over it in a fixed order:
+# touchdown (latched), link lost, altitude unknown, low propellant.
+# docs/algorithms.md section 5 is the specification.
+from micropython import const
+
+MODE_STANDBY = const(0)
+MODE_BRAKING = const(1)
+MODE_APPROACH = const(2)
+MODE_TERMINAL = const(3)
+MODE_TOUCHDOWN = const(4)
+MODE_ALTITUDE_UNKNOWN = const(5)
+MODE_LOW_PROPELLANT = const(6)
+MODE_LINK_LOST = const(7)
+
+_FAULT_LINK_GAP = const(16)  # core's fault bit: frames stopped for more than 0.5 s
+
+H_TERMINAL = 5.0  # [m] low-end height where the constant-rate descent begins
+_H_TERMINAL_EXIT = 15.0  # [m] low-end height above which terminal is left again
+_H_APPROACH = 300.0  # [m] low-end height where approach begins
+_H_APPROACH_EXIT = 400.0  # [m] low-end height above which approach is left again
+_H_CONTACT = 5.0  # [m] contact is believed only when the low-end height is below this
+_T_CONTACT = 0.4  # [s] contact must be held this long before the engine is cut
+_T_LINK_RECOVER = 1.0  # [s] link_lost stays in force this long after the last gap
+K_LOW_PROP = 1.0  # [1] low propellant begins when the tanks pay for less than this margin
+_K_LOW_PROP_EXIT = 1.5  # [1] and ends when they pay for more than this one
+
+
+class Modes:
+    def __init__(self):
+        self.mode = MODE_STANDBY
+        self.phase = MODE_BRAKING  # descent phase under the overlays
+        self.contact_time = 0.0  # [s] how long contact has been reported without a break
+        self.link_until = -1.0  # [s] link_lost holds until this time
+        self.low_prop = False
+
+    def reset(self):
+        self.__init__()
+        self.mode = MODE_BRAKING
+
+    def update(self, t_s, dt, h_low, contact, faults, aiding, k_fit):
+        # h_low [m] low end of the height; k_fit [1] the height margin (in sigmas) that the
+        # propellant can pay for at the final descent rate. Returns the mode.
+        if self.mode == MODE_TOUCHDOWN:
+            return self.mode
+        if contact:
+            self.contact_time += dt
+        else:
+            self.contact_time = 0.0
+        if self.contact_time >= _T_CONTACT and h_low <= _H_CONTACT:
+            self.mode = MODE_TOUCHDOWN
+            return self.mode
+
+        # the descent phase, from the low end of the height, with hysteresis
+        ph = self.phase
+        if h_low <= H_TERMINAL:
+            ph = MODE_TERMINAL
+        elif ph == MODE_TERMINAL and h_low > _H_TERMINAL_EXIT:
+            ph = MODE_APPROACH
+        if ph != MODE_TERMINAL:
+            if h_low <= _H_APPROACH:
+                ph = MODE_APPROACH
+            elif h_low > _H_APPROACH_EXIT:
+                ph = MODE_BRAKING
+        self.phase = ph
+
+        if self.low_prop:
+            if k_fit > _K_LOW_PROP_EXIT:
+                self.low_prop = False
+        elif k_fit < K_LOW_PROP:
+            self.low_prop = True
+
+        if faults & _FAULT_LINK_GAP:
+            self.link_until = t_s + _T_LINK_RECOVER
+        if t_s < self.link_until:
+            self.mode = MODE_LINK_LOST
+        elif not aiding:
+            self.mode = MODE_ALTITUDE_UNKNOWN
+        elif self.low_prop:
+            self.mode = MODE_LOW_PROPELLANT
+        else:
+            self.mode = ph
+        return self.mode

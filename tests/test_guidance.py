@@ -1,0 +1,149 @@
+"""Guidance: the vertical-speed profile against the low end of the height, the pitch law,
+and identical numbers in CPython and in the MicroPython VM (docs/algorithms.md section 4)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from fw import import_firmware, run_in_vm
+
+import_firmware()
+
+from flight.core import Prior  # noqa: E402
+from flight.guidance import Guidance, atan1  # noqa: E402
+
+VEHICLE = (540.0, 340.0, 1600.0, 310.0, 0.1, 0.15)  # mass, dry, thrust, isp, min throttle, tau
+
+
+class Est:
+    """A stand-in for the estimator: only the attributes guidance reads."""
+
+    def __init__(self, agl=3000.0, agl_sigma=3.0, vz=-50.0, vz_sigma=0.2, vx=30.0, aiding=True):
+        self.agl = agl
+        self.agl_sigma = agl_sigma
+        self.vz = vz
+        self.vz_sigma = vz_sigma
+        self.vx = vx
+        self.aiding = aiding
+
+
+def make(agl=3000.0, vz=-50.0, vx=30.0, sigma=3.0, propellant=200.0):
+    p = Prior()
+    p.set((0, agl, sigma, vz, 0.5, vx, 0.5, 0.0, 1.0, 340.0 + propellant, *VEHICLE[1:]))
+    g = Guidance()
+    g.reset(p)
+    return g
+
+
+def run(g, est, n, dt=0.02, t0=0.0):
+    for i in range(n):
+        g.step(t0 + dt * (i + 1), dt, est, 0, 0)
+    return g
+
+
+def test_profile_brakes_for_the_low_end_of_the_height():
+    # GIVEN two estimates of the same height, one far less certain
+    sure = run(make(), Est(agl=2000.0, agl_sigma=2.0), 1)
+    unsure = run(make(), Est(agl=2000.0, agl_sigma=300.0), 1)
+    # THEN the uncertain one plans a slower descent: it brakes for the height it could be at
+    assert sure.vz_ref < unsure.vz_ref < 0.0
+    assert sure.h_low == pytest.approx(2000.0 - 3.0 * 2.0)
+    assert unsure.h_low < 2000.0 - 300.0
+
+
+def test_profile_ends_in_a_slow_constant_rate_descent():
+    # GIVEN the lander a few metres up with a trusted altimeter
+    g = run(make(agl=4.0, vz=-0.8, vx=0.0), Est(agl=4.0, agl_sigma=0.2, vz=-0.8, vx=0.0), 5)
+    # THEN the reference is the slow final rate, and the mode is terminal
+    assert g.vz_ref == -0.8
+    assert g.mode == 3
+
+
+def test_faster_than_the_profile_means_more_thrust():
+    # GIVEN the same height, once on the profile and once 20 m/s faster
+    slow = run(make(), Est(agl=1500.0, vz=-40.0), 30)
+    fast = run(make(), Est(agl=1500.0, vz=-60.0), 30)
+    # THEN the faster one throttles harder
+    assert fast.throttle > slow.throttle
+
+
+def test_pitch_brakes_the_horizontal_speed_and_is_small_near_the_ground():
+    # GIVEN a lander moving downrange (+x) high up and one near the ground
+    high = run(make(), Est(agl=2000.0, vx=30.0), 200)
+    low = run(make(agl=8.0), Est(agl=8.0, agl_sigma=0.3, vz=-1.0, vx=5.0), 200)
+    # THEN pitch is positive (thrust toward -x); near the ground at most 0.1 rad
+    assert high.pitch_cmd > 0.2
+    assert 0.0 < low.pitch_cmd <= 0.1 + 1e-12
+    # AND moving the other way pitches the other way
+    back = run(make(), Est(agl=2000.0, vx=-30.0), 200)
+    assert back.pitch_cmd == pytest.approx(-high.pitch_cmd)
+
+
+def test_arctangent_is_within_its_stated_error():
+    for i in range(-100, 101):
+        r = i / 100.0
+        assert abs(atan1(r) - math.atan(r)) < 0.0016
+
+
+def test_non_finite_estimates_never_reach_the_command():
+    # GIVEN an estimate that turns into NaN and infinities
+    g = run(make(), Est(agl=2000.0), 10)
+    bad = Est(agl=float("nan"), agl_sigma=float("inf"), vz=float("-inf"), vz_sigma=float("nan"),
+              vx=float("nan"))
+    run(g, bad, 50, t0=1.0)
+    # THEN the command stays a finite number in range
+    assert 0.1 <= g.throttle <= 1.0
+    assert math.isfinite(g.pitch_cmd) and math.isfinite(g.mass)
+
+
+SNIPPET = """
+import struct
+import binascii
+from flight.guidance import Guidance
+from flight.core import Prior
+class E:
+    def __init__(self):
+        self.agl = 3000.0
+        self.agl_sigma = 3.0
+        self.vz = -50.0
+        self.vz_sigma = 0.2
+        self.vx = 30.0
+        self.aiding = True
+P = Prior()
+P.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+EST = E()
+G = Guidance()
+G.reset(P)
+I = 0
+while I < 3000:
+    # a crude fall with the commanded thrust, so the law visits every phase
+    EST.vz += (G.throttle * 1600.0 / G.mass - 1.62) * 0.02
+    EST.agl += EST.vz * 0.02
+    EST.vx *= 0.999
+    if EST.agl < 50.0:
+        EST.aiding = (I % 7) != 0
+    G.step(0.02 * (I + 1), 0.02, EST, 1 if EST.agl < 0.3 else 0, 16 if I == 1500 else 0)
+    if I % 100 == 0:
+        print(binascii.hexlify(struct.pack('<5d', G.throttle, G.pitch_cmd, G.mass, G.mode,
+                                           G.vz_ref)).decode())
+    I += 1
+"""
+
+
+def test_vm_and_cpython_give_identical_numbers():
+    # GIVEN the same closed loop of guidance run in both interpreters
+    # (every object hangs from a global: this WASI VM's collector does not see a function's
+    # locals, the way the firmware's loop keeps its state reachable from main.py)
+    vm = run_in_vm(SNIPPET).strip()
+    ns: dict = {}
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(SNIPPET, ns)
+    # THEN every number agrees to the last bit (compared as the bytes of IEEE doubles:
+    # MicroPython's repr of a float may drop the last digit)
+    assert vm == buf.getvalue().strip()
+    assert len(vm.splitlines()) == 30
