@@ -61,12 +61,24 @@ class Target:
         self.seq = 0
         self.pending: list[tuple[int, int, bytes]] = []
         self.last_frame = b""  # the raw bytes of the last answer, for byte-level comparisons
+        # Recording (docs/protocol.md, "Recordings"): when not None, a pair of bytearrays
+        # (sent, received) to which every INIT and SENSOR frame and its answer are appended,
+        # as raw wire bytes. host_tools.recording writes them as frames.bin and commands.bin.
+        self.recording: tuple[bytearray, bytearray] | None = None
+
+    def start_recording(self) -> tuple[bytearray, bytearray]:
+        """Record from now on; returns the (sent, received) pair that fills up."""
+        self.recording = (bytearray(), bytearray())
+        return self.recording
 
     def _next_seq(self) -> int:
         self.seq = (self.seq + 1) & 0xFFFF
         return self.seq
 
     def request(self, frame: bytes, want: int, seq: int, timeout: float | None = None) -> object:
+        rec = self.recording if want in (wire.INIT_ACK, wire.COMMAND) else None
+        if rec is not None:
+            rec[0].extend(frame)
         self.transport.write(frame)
         deadline = time.monotonic() + (self.reply_timeout if timeout is None else timeout)
         while True:
@@ -74,13 +86,16 @@ class Target:
                 if ftype == want and fseq == seq:
                     del self.pending[: i + 1]
                     self.last_frame = wire.frame(ftype, fseq, body)
+                    if rec is not None:
+                        rec[1].extend(self.last_frame)
                     return wire.decode_body(ftype, fseq, body)
             left = deadline - time.monotonic()
             if left <= 0:
                 extra = self.transport.describe_failure()
                 raise TargetError(
                     f"{self.name}: no {wire.TYPE_NAMES.get(want, hex(want))} answer to frame {seq} "
-                    f"within {self.reply_timeout if timeout is None else timeout:.1f} s" + (f"; {extra}" if extra else ""))
+                    f"within {self.reply_timeout if timeout is None else timeout:.1f} s"
+                    + (f"; {extra}" if extra else ""))
             data = self.transport.read(min(left, 0.5))
             if data:
                 self.pending.extend(self.deframer.feed(data))
@@ -132,9 +147,9 @@ class Target:
 class HostBoard:
     """The board services the firmware needs, when it runs inside CPython."""
 
-    def __init__(self) -> None:
+    def __init__(self, firmware_dir: Path | None = None) -> None:
         self.name = "cpython"
-        self.flash_root = str(FIRMWARE)
+        self.flash_root = str(firmware_dir or FIRMWARE)
         self._t0 = 0
         self.errors: list[str] = []
 
@@ -151,12 +166,19 @@ class HostBoard:
         self.errors.append(f"{type(e).__name__}: {e}")
 
 
-def load_firmware():
-    """Import the firmware's flight package in this interpreter, as it is on the board."""
+def load_firmware(firmware_dir: Path | None = None):
+    """Import the firmware's flight package in this interpreter, as it is on the board.
+
+    firmware_dir: another firmware tree (a modified copy, in tests) instead of firmware/. Its
+    `flight` package is imported under the same name in isolation and the modules of the
+    checkout's own firmware are put back afterwards, so both can live in one interpreter.
+    """
     if "micropython" not in sys.modules:
         from host_tools import upy_shim
 
         sys.modules["micropython"] = upy_shim
+    if firmware_dir is not None and Path(firmware_dir).resolve() != FIRMWARE.resolve():
+        return _load_firmware_copy(Path(firmware_dir))
     if str(FIRMWARE) not in sys.path:
         sys.path.insert(0, str(FIRMWARE))
     from flight.loop import Firmware  # type: ignore[import-not-found]
@@ -164,12 +186,30 @@ def load_firmware():
     return Firmware
 
 
+def _load_firmware_copy(firmware_dir: Path):
+    import importlib
+
+    if not (firmware_dir / "flight" / "loop.py").is_file():
+        raise TargetError(f"{firmware_dir}: not a firmware tree (no flight/loop.py)")
+    saved = {k: v for k, v in sys.modules.items() if k == "flight" or k.startswith("flight.")}
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, str(firmware_dir))
+    try:
+        return importlib.import_module("flight.loop").Firmware
+    finally:
+        sys.path.remove(str(firmware_dir))
+        for k in [k for k in sys.modules if k == "flight" or k.startswith("flight.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
 class InProcessTransport(Transport):
     """The firmware's loop object in this interpreter, fed bytes directly."""
 
-    def __init__(self) -> None:
-        self.board = HostBoard()
-        self.firmware = load_firmware()(self.board)
+    def __init__(self, firmware_dir: Path | None = None) -> None:
+        self.board = HostBoard(firmware_dir)
+        self.firmware = load_firmware(firmware_dir)(self.board)
         self.out = bytearray()
 
     def write(self, data: bytes) -> None:
@@ -236,8 +276,9 @@ class ProcessTransport(Transport):
 class CPythonTarget(Target):
     name = "cpython"
 
-    def __init__(self) -> None:
-        super().__init__(InProcessTransport())
+    def __init__(self, firmware_dir: Path | None = None) -> None:
+        """firmware_dir: run another firmware tree (e.g. a perturbed copy in a test)."""
+        super().__init__(InProcessTransport(firmware_dir))
 
 
 class VMTarget(Target):

@@ -1,0 +1,325 @@
+"""Back-to-back checking: the commands a target gave, against the reference model fed the same frames.
+
+The model (host_tools.reference) is fed every INIT and SENSOR frame a target received and each
+COMMAND field is compared with the tolerances of docs/reference.md: on a double-precision target
+|target − model| ≤ rel·max(|target|, |model|) + abs_floor(field); the discrete fields (time,
+mode, health, reason, fault flags, steps; the link counters as increments) must be equal.
+
+A run's comparison stops at its first difference, which is either
+
+- a *flip*: a decision of the model lay within rounding of its threshold (at that step or
+  before it) and the target decided the other way; reported as step, decision, value and
+  threshold, and not counted as a mismatch; or
+- a *mismatch*: reported with the step, the field, both values and the frame that caused it.
+
+Many runs are compared at once (the model is vectorised across runs), so a Monte Carlo batch
+is checked at the model's speed. `CheckedTarget` wraps a target for the closed loop and checks
+what passed through it when asked (`result()`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from host_tools import wire
+from host_tools.reference import FLOAT_FIELDS, ReferenceModel, frames_from, priors_from
+
+# The natural size of each float field: the absolute floor of its tolerance is a multiple of it.
+FIELD_SCALE = {
+    "throttle": 1.0, "pitch_cmd": 1.0,  # [1], [rad]
+    "agl": 1e4, "agl_sigma": 1e4, "z": 1e4, "z_sigma": 1e4,  # [m]
+    "terrain": 1e4, "terrain_sigma": 1e4,  # [m]
+    "vz": 100.0, "vz_sigma": 100.0, "vx": 100.0, "vx_sigma": 100.0,  # [m/s]
+    "accel_bias": 1.0, "accel_bias_sigma": 1.0,  # [m/s^2]
+    "mass": 1e3,  # [kg]
+    "radar_test_ratio": 1.0, "lrf_test_ratio": 1.0,  # [1]
+}
+EXACT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason",
+                "fault_flags", "steps")
+COUNTER_FIELDS = ("rx_errors", "frames_rejected")  # compared as increments from the first command
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a target may sit from the model (docs/reference.md derives the numbers)."""
+
+    name: str
+    dtype: type
+    rel: float  # [1] relative part
+    floor: float  # [1] absolute floor, as a fraction of FIELD_SCALE
+    flip: float  # [1] a decision closer than this (|value − threshold| / scale) may flip
+
+    def bound(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.rel * np.maximum(np.abs(a), np.abs(b)) + self.floor * FIELD_SCALE[name]
+
+
+DOUBLE = Tolerance("double", np.float64, rel=1e-9, floor=1e-9, flip=1e-9)
+SINGLE = Tolerance("single", np.float32, rel=1e-3, floor=1e-4, flip=1e-3)
+
+
+def tolerance_for(float_bits: int) -> Tolerance:
+    return SINGLE if float_bits == 32 else DOUBLE
+
+
+@dataclass
+class Run:
+    """What one target saw and said: an INIT (and its acknowledgement) and SENSOR frames with the
+    COMMAND answered to each (None where it answered nothing)."""
+
+    init: wire.Init
+    sensors: list[wire.Sensor]
+    commands: list[wire.Command | None]
+    init_accepted: bool | None = None
+    label: str = ""
+
+
+@dataclass
+class Difference:
+    kind: str  # "mismatch" | "flip"
+    run: int
+    step: int  # 1-based index of the SENSOR frame after INIT
+    message: str
+    field: str = ""
+    target_value: object = None
+    model_value: object = None
+    frame: wire.Sensor | None = None
+    decision: str = ""
+    decision_step: int = 0
+
+
+@dataclass
+class Result:
+    tolerance: str
+    runs: int = 0
+    steps_compared: int = 0
+    max_throttle_diff: float = 0.0
+    max_diff_over_tolerance: float = 0.0  # worst |diff| / bound over all float fields and steps
+    worst_field: str = ""
+    mismatches: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def first_mismatch(self) -> Difference | None:
+        return next((d for d in self.differences if d.kind == "mismatch"), None)
+
+    @property
+    def flips(self) -> list[Difference]:
+        return [d for d in self.differences if d.kind == "flip"]
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def reference_block(self) -> dict:
+        """summary.json's `reference` block (CONTRACT section 4), extended."""
+        first = self.first_mismatch
+        return {
+            "steps_compared": self.steps_compared,
+            "max_throttle_diff": self.max_throttle_diff,
+            "mismatches": self.mismatches,
+            "tolerance": self.tolerance,
+            "max_diff_over_tolerance": self.max_diff_over_tolerance,
+            "worst_field": self.worst_field,
+            "first_mismatch": first.message if first else None,
+            "flips": [d.message for d in self.flips],
+        }
+
+    def verdict(self) -> str:
+        head = (f"reference ({self.tolerance}): {self.steps_compared} steps compared over {self.runs} "
+                f"run(s), max throttle diff {self.max_throttle_diff:.3g}, worst field "
+                f"{self.worst_field or '-'} at {self.max_diff_over_tolerance:.3g} of its tolerance")
+        lines = [head]
+        for d in self.differences:
+            lines.append(("MISMATCH " if d.kind == "mismatch" else "FLIP (explained) ") + d.message)
+        if self.ok:
+            lines.append("agrees with the model" + (" (comparison stopped at a flip)" if self.flips else ""))
+        return "\n".join(lines)
+
+
+def describe_frame(s: wire.Sensor) -> str:
+    flag_names = [n for b, n in ((wire.RADAR_VALID, "radar_valid"), (wire.RADAR_NEW, "radar_new"),
+                                 (wire.LRF_VALID, "lrf_valid"), (wire.LRF_NEW, "lrf_new"),
+                                 (wire.CONTACT, "contact")) if s.flags & b]
+    return (f"SENSOR seq={s.seq} t_us={s.t_us} f_axial={s.f_axial!r} f_lateral={s.f_lateral!r} "
+            f"pitch={s.pitch!r} radar_range={s.radar_range!r} lrf_range={s.lrf_range!r} "
+            f"flags=0x{s.flags:02x}({'|'.join(flag_names) or '-'})")
+
+
+def _fmt(v: object) -> str:
+    return repr(float(v)) if isinstance(v, float | np.floating) else repr(int(v))  # type: ignore[arg-type]
+
+
+_ALL_FIELDS = ("t_us",) + FLOAT_FIELDS + EXACT_FIELDS[1:] + COUNTER_FIELDS
+
+
+def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "") -> Result:
+    """Compare every command of every run with the model (vectorised across runs)."""
+    res = Result(tolerance=tol.name, runs=len(runs))
+    if not runs:
+        return res
+    nr = len(runs)
+    model = ReferenceModel(nr, dtype=tol.dtype)
+    acc = model.init(priors_from([r.init for r in runs]))
+    alive = np.ones(nr, dtype=bool)
+    for i, r in enumerate(runs):
+        if r.init_accepted is not None and bool(r.init_accepted) != bool(acc[i]):
+            alive[i] = False
+            res.mismatches += 1
+            res.differences.append(Difference(
+                "mismatch", i, 0, f"{_label(runs, i, label_prefix)}INIT: the target "
+                f"{'accepted' if r.init_accepted else 'rejected'} it, the model "
+                f"{'accepted' if acc[i] else 'rejected'} it", field="init_ack",
+                target_value=r.init_accepted, model_value=bool(acc[i])))
+    lengths = np.array([len(r.sensors) for r in runs])
+    kmax = int(lengths.max())
+    # the target's answers as arrays (step, run); NaN / -1 where it answered nothing
+    tvals = {k: np.full((kmax, nr), np.nan) for k in _ALL_FIELDS}
+    answered = np.zeros((kmax, nr), dtype=bool)
+    for i, r in enumerate(runs):
+        for k, c in enumerate(r.commands):
+            if c is None:
+                continue
+            answered[k, i] = True
+            for name in _ALL_FIELDS:
+                tvals[name][k, i] = getattr(c, name)
+    base = {name: np.full(nr, np.nan) for name in COUNTER_FIELDS}  # target minus model offsets
+    near_step = np.zeros(nr, dtype=np.int64)
+    near_idx = np.full(nr, -1, dtype=np.int64)
+    near_val = np.zeros(nr)
+    near_thr = np.zeros(nr)
+    near_margin = np.full(nr, np.inf)
+    pad = wire.Sensor(0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    for k in range(kmax):
+        where = alive & (k < lengths)
+        if not where.any():
+            break
+        frames = frames_from([r.sensors[k] if k < len(r.sensors) else pad for r in runs])
+        out = model.step(frames, where)
+        close = where & (out["near_margin"] < tol.flip)
+        if close.any():
+            near_step = np.where(close, k + 1, near_step)
+            near_idx = np.where(close, out["near_idx"], near_idx)
+            near_val = np.where(close, out["near_value"], near_val)
+            near_thr = np.where(close, out["near_threshold"], near_thr)
+            near_margin = np.where(close, out["near_margin"], near_margin)
+        ans = answered[k]
+        bad = where & (ans != out["accepted"])
+        both = where & ans & out["accepted"]
+        first_fields: dict[int, str] = {}
+        ratio_max = 0.0
+        for name in _ALL_FIELDS:
+            t = tvals[name][k]
+            m = out.get(name)
+            if name in COUNTER_FIELDS:
+                m = model.frames_rejected if name == "frames_rejected" else np.zeros(nr)
+                fresh = both & np.isnan(base[name])
+                base[name] = np.where(fresh, t - m, base[name])
+                off = np.where(both, t - m - base[name], 0)
+                diff_bad = both & (off != 0)
+            elif name in FLOAT_FIELDS:
+                m = np.asarray(m, dtype=np.float64)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    d = np.abs(t - m)
+                    bound = tol.bound(name, t, m)
+                    same = (t == m) | (np.isnan(t) & np.isnan(m))
+                    ok = same | (d <= bound)
+                    r_ = np.where(both & ~same & np.isfinite(d), d / bound, 0.0)
+                rmax = float(r_.max()) if r_.size else 0.0
+                if rmax > res.max_diff_over_tolerance:
+                    res.max_diff_over_tolerance = rmax
+                    res.worst_field = name
+                if name == "throttle":
+                    dd = np.where(both & np.isfinite(d), d, 0.0)
+                    res.max_throttle_diff = max(res.max_throttle_diff, float(dd.max()))
+                ratio_max = max(ratio_max, rmax)
+                diff_bad = both & ~ok
+            else:
+                diff_bad = both & (t != np.asarray(m))
+            for i in np.flatnonzero(diff_bad):
+                first_fields.setdefault(int(i), name)
+        res.steps_compared += int(both.sum())
+        for i in sorted(set(np.flatnonzero(bad).tolist()) | set(first_fields)):
+            r = runs[i]
+            frame = r.sensors[k]
+            lab = _label(runs, i, label_prefix)
+            alive[i] = False
+            if i in first_fields:
+                name = first_fields[i]
+                tv, mv = tvals[name][k, i], out[name][i] if name in out else None
+                if name in COUNTER_FIELDS:
+                    mv = (model.frames_rejected[i] if name == "frames_rejected" else 0) + base[name][i]
+                what = f"field {name}: target {_fmt(tv)}, model {_fmt(mv)}"
+            else:
+                name = "answer"
+                tv, mv = bool(ans[i]), bool(out["accepted"][i])
+                what = ("the target answered a frame the model rejects (time not advancing)" if ans[i]
+                        else "the target did not answer a frame the model accepts")
+            if near_idx[i] >= 0:
+                dname = model.near_names(near_idx[i:i + 1])[0]
+                msg = (f"{lab}step {k + 1}: {what}; explained by a decision within rounding of its "
+                       f"threshold at step {near_step[i]}: {dname} = {near_val[i]!r} against "
+                       f"{near_thr[i]!r} (margin {near_margin[i]:.2g} of scale); comparison of this "
+                       f"run stops here")
+                res.differences.append(Difference("flip", i, k + 1, msg, name, tv, mv, frame, dname,
+                                                  int(near_step[i])))
+            else:
+                res.mismatches += 1
+                msg = f"{lab}step {k + 1} (t_us {frame.t_us}): {what}; frame: {describe_frame(frame)}"
+                res.differences.append(Difference("mismatch", i, k + 1, msg, name, tv, mv, frame))
+    return res
+
+
+def as_sent(frame):
+    """A SENSOR or INIT frame as the firmware receives it (floats rounded as the wire carries
+    them): decoded from its own encoding."""
+    if isinstance(frame, wire.Sensor):
+        raw = wire.encode_sensor(frame)
+    else:
+        raw = wire.encode_init(frame)
+    return wire.decode_body(raw[3], frame.seq & 0xFFFF, raw[6:-4])
+
+
+def _label(runs: list[Run], i: int, prefix: str) -> str:
+    lab = runs[i].label or (f"run {i}" if len(runs) > 1 else "")
+    lab = prefix + lab
+    return f"{lab}: " if lab else ""
+
+
+class CheckedTarget:
+    """A target that keeps what passes through it (INIT, SENSOR frames, answers) for a check.
+
+    Drop-in for run_scenario: `init`, `step`, `close`, and every other attribute of the target.
+    `result(tol)` compares everything seen so far with the model.
+    """
+
+    def __init__(self, target, label: str = "") -> None:
+        self.target = target
+        self.runs: list[Run] = []
+        self.label = label
+
+    def __getattr__(self, name: str):
+        return getattr(self.target, name)
+
+    def init(self, init: wire.Init):
+        kept = as_sent(init)
+        ack = self.target.init(init)
+        self.runs.append(Run(kept, [], [], None if ack is None else bool(ack), self.label))
+        return ack
+
+    def step(self, sensor: wire.Sensor):
+        cmd = self.target.step(sensor)
+        kept = as_sent(sensor)
+        if self.runs:
+            self.runs[-1].sensors.append(kept)
+            self.runs[-1].commands.append(cmd)
+        return cmd
+
+    def close(self) -> None:
+        self.target.close()
+
+    def result(self, tol: Tolerance | None = None) -> Result:
+        if tol is None:
+            tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
+        return compare_runs(self.runs, tol)
