@@ -29,6 +29,12 @@ class Terrain:
         # slope of each segment i (between xs[i] and xs[i+1])
         self._slope = [(self.hs[i + 1] - self.hs[i]) / (self.xs[i + 1] - self.xs[i]) for i in range(n - 1)]
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Terrain) and self.xs == other.xs and self.hs == other.hs
+
+    def __repr__(self) -> str:
+        return f"Terrain({len(self.xs)} points, x {self.xs[0]:g}..{self.xs[-1]:g} m)"
+
     @classmethod
     def flat(cls, height: float = 0.0) -> Terrain:
         return cls([0.0], [height])
