@@ -75,17 +75,17 @@ class Throttle:
         # acceleration a_ff [m/s^2], cosine of the modelled pitch, step dt [s]; hold: never
         # less than the hover throttle (after a link gap). Sets self.u and self.a_z.
         e = vz_ref - vz  # [m/s]
-        a_z = G_MOON + a_ff + _K_V * e + self.integ
+        a_cmd = G_MOON + a_ff + _K_V * e + self.integ  # [m/s^2] what the law asks for
         a_max = self.max_thrust / self.mass
-        if a_z < 0.0:
-            a_z = 0.0
-        elif a_z > a_max:
-            a_z = a_max
-        self.a_z = a_z
+        self.a_z = a_cmd
+        if a_cmd < 0.0:
+            self.a_z = 0.0
+        elif a_cmd > a_max:
+            self.a_z = a_max
         if cos_p < 0.1:
             cos_p = 0.1
         self.hover = G_MOON * self.mass / (self.max_thrust * cos_p)
-        want = a_z * self.mass / (self.max_thrust * cos_p)  # [1] unlimited
+        want = a_cmd * self.mass / (self.max_thrust * cos_p)  # [1] unlimited
         if hold and want < self.hover:
             want = self.hover
         u = want

@@ -1,0 +1,156 @@
+"""Mode machine: touchdown only on confirmed contact, the fail-safes (altitude unknown, low
+propellant, link lost) and recovery (docs/algorithms.md section 5)."""
+
+from __future__ import annotations
+
+from fw import import_firmware
+
+import_firmware()
+
+from flight.core import Prior  # noqa: E402
+from flight.guidance import Guidance  # noqa: E402
+from flight.modes import (  # noqa: E402
+    MODE_ALTITUDE_UNKNOWN,
+    MODE_APPROACH,
+    MODE_BRAKING,
+    MODE_LINK_LOST,
+    MODE_LOW_PROPELLANT,
+    MODE_STANDBY,
+    MODE_TERMINAL,
+    MODE_TOUCHDOWN,
+    Modes,
+)
+
+
+class Est:
+    def __init__(self, agl=1000.0, agl_sigma=1.0, vz=-20.0, vz_sigma=0.1, vx=0.0, aiding=True):
+        self.agl = agl
+        self.agl_sigma = agl_sigma
+        self.vz = vz
+        self.vz_sigma = vz_sigma
+        self.vx = vx
+        self.aiding = aiding
+
+
+def make(propellant=200.0):
+    p = Prior()
+    p.set((0, 1000.0, 10.0, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, 340.0 + propellant, 340.0, 1600.0,
+           310.0, 0.1, 0.15))
+    g = Guidance()
+    g.reset(p)
+    return g
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def step(self, g, est, n=1, contact=0, faults=0, dt=0.02):
+        for _ in range(n):
+            self.t += dt
+            g.step(self.t, dt, est, contact, faults)
+            faults = 0
+
+
+def test_standby_until_init_and_engine_off():
+    g = Guidance()
+    g.step(0.02, 0.02, Est(), 0, 0)
+    assert g.mode == MODE_STANDBY and g.throttle == 0.0
+
+
+def test_phases_follow_the_low_end_of_the_height_with_hysteresis():
+    m = Modes()
+    m.reset()
+    assert m.update(0.0, 0.02, 1000.0, 0, 0, True, 3.0) == MODE_BRAKING
+    assert m.update(0.0, 0.02, 299.0, 0, 0, True, 3.0) == MODE_APPROACH
+    # a little noise back above the boundary does not flip the mode
+    assert m.update(0.0, 0.02, 350.0, 0, 0, True, 3.0) == MODE_APPROACH
+    assert m.update(0.0, 0.02, 4.0, 0, 0, True, 3.0) == MODE_TERMINAL
+    assert m.update(0.0, 0.02, 12.0, 0, 0, True, 3.0) == MODE_TERMINAL
+    assert m.update(0.0, 0.02, 450.0, 0, 0, True, 3.0) == MODE_BRAKING
+
+
+def test_contact_high_above_the_estimated_ground_never_cuts_the_engine():
+    # GIVEN a latched false contact (Mars Polar Lander) while the estimate says 40 m
+    g, c = make(), Clock()
+    c.step(g, Est(agl=40.0, agl_sigma=0.5, vz=-5.0), 200, contact=1)
+    # THEN the engine stays lit
+    assert g.mode != MODE_TOUCHDOWN and g.throttle > 0.0
+
+
+def test_a_contact_transient_near_the_ground_does_not_cut_the_engine():
+    g, c = make(), Clock()
+    est = Est(agl=1.0, agl_sigma=0.3, vz=-0.8)
+    c.step(g, est, 5, contact=1)  # 0.1 s of contact
+    c.step(g, est, 1, contact=0)
+    c.step(g, est, 5, contact=1)
+    assert g.mode == MODE_TERMINAL and g.throttle > 0.0
+
+
+def test_contact_held_near_the_estimated_ground_cuts_the_engine_for_good():
+    g, c = make(), Clock()
+    est = Est(agl=0.5, agl_sigma=0.3, vz=-0.8)
+    c.step(g, est, 19, contact=1)
+    assert g.throttle > 0.0
+    c.step(g, est, 2, contact=1)  # 0.42 s of contact
+    assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
+    # AND it stays down whatever comes next
+    c.step(g, Est(agl=500.0), 50, contact=0)
+    assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
+
+
+def test_estimate_says_ground_but_no_contact_keeps_descending_slowly():
+    # GIVEN the estimate at or below the ground (the 2023 loss) and no contact for 60 s
+    g, c = make(), Clock()
+    # while the lander in fact hovers
+    est = Est(agl=-20.0, agl_sigma=2.0, vz=0.0)
+    c.step(g, est, 3000)
+    # THEN the reference is still a descent and the thrust is below the hover throttle
+    assert g.vz_ref < -0.4
+    assert 0.0 < g.throttle < g.thr.hover
+    assert g.mode == MODE_TERMINAL
+
+
+def test_no_trusted_altimeter_means_altitude_unknown_and_a_survivable_rate():
+    # GIVEN no altimeter fused, 50 m up with 20 m uncertainty, speed known to 0.1 m/s
+    g, c = make(), Clock()
+    est = Est(agl=50.0, agl_sigma=20.0, vz=-1.4, vz_sigma=0.1, aiding=False)
+    c.step(g, est, 50)
+    # THEN the mode says so and the lander descends at 1.6 - 2 * 0.1 m/s, whatever the truth
+    assert g.mode == MODE_ALTITUDE_UNKNOWN
+    assert abs(g.vz_ref + 1.4) < 1e-12
+    # AND a poorly known speed makes it slower, never a hover
+    est.vz_sigma = 3.0
+    c.step(g, est, 1)
+    assert g.vz_ref == -0.5
+
+
+def test_low_propellant_when_the_tanks_cannot_pay_for_the_margin():
+    # GIVEN 10 kg left and a 50 m uncertain height
+    g, c = make(propellant=10.0), Clock()
+    c.step(g, Est(agl=100.0, agl_sigma=50.0, vz=-2.0), 5)
+    # THEN low propellant, a faster final rate and a narrower margin
+    assert g.mode == MODE_LOW_PROPELLANT
+    assert g.k_sigma < 1.0
+    # AND with plenty it is nominal
+    g, c = make(), Clock()
+    c.step(g, Est(agl=100.0, agl_sigma=1.0, vz=-2.0), 5)
+    assert g.mode == MODE_APPROACH and g.k_sigma == 3.0
+
+
+def test_link_gap_holds_at_least_hover_then_recovers():
+    # GIVEN a steady descent, then a frame after a 2 s gap
+    g, c = make(), Clock()
+    est = Est(agl=-5.0, agl_sigma=1.0, vz=-0.8)
+    c.step(g, est, 100)
+    c.step(g, est, 1, faults=16, dt=2.0)
+    # THEN link_lost, and the throttle heads for the hover throttle
+    assert g.mode == MODE_LINK_LOST
+    c.step(g, est, 10)
+    assert g.mode == MODE_LINK_LOST
+    assert g.throttle >= g.thr.hover - 1e-12
+    # AND after 1 s of frames the descent phase comes back
+    c.step(g, est, 45)
+    assert g.mode == MODE_TERMINAL
+    # AND the board's watchdog value is never below hover
+    assert g.hold_throttle >= min(g.thr.hover, 1.0)
