@@ -22,7 +22,9 @@ def reference(v: Vehicle, state, commands, dt, sub=400):
         if m <= v.dry_mass_kg:
             T = 0.0
         dT = (u * v.max_thrust_n - T) / v.engine_time_constant_s
-        dth = max(-v.pitch_rate_limit_radps, min(v.pitch_rate_limit_radps, (pc - th) / v.pitch_time_constant_s))
+        dth = max(
+            -v.pitch_rate_limit_radps, min(v.pitch_rate_limit_radps, (pc - th) / v.pitch_time_constant_s)
+        )
         a = T / m
         return (vx, vz, -a * math.sin(th), a * math.cos(th) - v.gravity_mps2, -T / ve, dT, dth), T
 
@@ -35,7 +37,10 @@ def reference(v: Vehicle, state, commands, dt, sub=400):
             k2, t2 = f([a + 0.5 * h * b for a, b in zip(y, k1, strict=True)], u, pc)
             k3, t3 = f([a + 0.5 * h * b for a, b in zip(y, k2, strict=True)], u, pc)
             k4, t4 = f([a + h * b for a, b in zip(y, k3, strict=True)], u, pc)
-            y = [a + h / 6 * (b1 + 2 * b2 + 2 * b3 + b4) for a, b1, b2, b3, b4 in zip(y, k1, k2, k3, k4, strict=True)]
+            y = [
+                a + h / 6 * (b1 + 2 * b2 + 2 * b3 + b4)
+                for a, b1, b2, b3, b4 in zip(y, k1, k2, k3, k4, strict=True)
+            ]
             impulse += h / 6 * (t1 + 2 * t2 + 2 * t3 + t4)
     return y, impulse
 
