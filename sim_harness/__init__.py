@@ -1,0 +1,32 @@
+"""The closed-loop lunar descent harness (docs/harness.md).
+
+Public functions, for the CLI (host_tools/cli.py) and for tests:
+
+    scenario.load_scenario(path) -> Scenario
+        Read and validate a scenario file; raises scenario.ScenarioError (a ValueError) whose
+        one-line message names the file and the key: exit 2 material.
+    closedloop.run_scenario(scenario, target, *, progress=None, target_name="") -> RunResult
+        Fly one descent with a target (init/step/close; host_tools.targets). Never raises for
+        a target's failure: RunResult.target_error holds it and the run counts as failed.
+        progress: optional callable progress(t_s, duration_s).
+    report.write_run(result, out_dir, *, plot=True) -> dict
+        Write out_dir/summary.json, log.csv, plot.png; return the summary. summary["passed"]
+        is False for a crash, a failed [expect] or a target error (CLI: exit 1).
+    report.summarize(result) -> dict;  report.verdict_line(summary) -> str
+    library.check_library(directory=None, target_factory=None, progress=None, *,
+                          target_name="cpython", out_dir=None, plots=False) -> list[dict]
+        Run every *.toml of directory (default: library.builtin_dir()); one row per scenario
+        with keys scenario, outcome, touchdown_vz_mps, touchdown_vx_mps,
+        est_error_below_100m_m, propellant_kg, passed, failures, summary.
+        progress: optional callable progress(done, total, scenario_name).
+    library.format_table(rows) -> str
+    montecarlo.run_montecarlo(scenario, n, seed=None, target_name="cpython", workers=None, *,
+                              target_factory=None, out_dir=None, progress=True, worst=5) -> dict
+        n dispersed runs on `workers` processes (default: all cores) with a tqdm bar; writes
+        out_dir/montecarlo.json, montecarlo.png and worst/<name>.toml (replay with `sim`).
+    montecarlo.format_stats(stats) -> str
+
+target_factory is a callable with no arguments returning an open target; by default the
+harness calls host_tools.targets.open_target(target_name). For Monte Carlo it must be
+picklable (a module-level function or class), e.g. sim_harness.pilot.TruthPilot.
+"""
