@@ -250,7 +250,11 @@ def test_every_library_scenario_is_physically_landable():
     rows = check_library(target_factory=TruthPilot, target_name="pilot")
     for r in rows:
         assert r["outcome"] == "landed", r["scenario"]
-        assert r["summary"]["propellant_ratio_to_ideal"] < 1.5, r["scenario"]
+        ratio = r["summary"]["propellant_ratio_to_ideal"]
+        # (no ideal descent exists when the ground rises under a fast lander: crater-rim-reverse)
+        assert ratio is None or ratio < 1.5, r["scenario"]
+        if r["scenario"].startswith("nominal"):
+            assert ratio is not None
 
 
 def test_montecarlo_is_reproducible_and_its_worst_runs_replay(tmp_path):
