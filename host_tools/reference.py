@@ -112,7 +112,9 @@ def priors_from(inits: Sequence[wire.Init]) -> dict[str, np.ndarray]:
 class ReferenceModel:
     """n independent flight cores, computed in `dtype` (float64: host targets; float32: a Pico)."""
 
-    def __init__(self, n: int, dtype=np.float64) -> None:
+    def __init__(self, n: int, dtype=np.float64, track_decisions: bool = True) -> None:
+        """track_decisions: record the decision nearest its threshold (for comparisons; the
+        model in the loop turns it off to run faster)."""
         if n < 1:
             raise ValueError("`n` must be at least 1.")
         self.n = n
@@ -120,6 +122,7 @@ class ReferenceModel:
         if self.dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise ValueError("`dtype` must be float64 or float32.")
         self._near_names: list[str] = []
+        self.track = track_decisions
         self._us = self.dtype.type(1e-6)  # [s/us]
         z = self._zeros
         self.configured = np.zeros(n, dtype=bool)
@@ -152,6 +155,8 @@ class ReferenceModel:
 
     def _decide(self, name: str, value, threshold, scale: float, where) -> None:
         """Record a decision `value <op> threshold` taken by the runs in `where`."""
+        if not self.track:
+            return
         if name not in self._near_names:
             self._near_names.append(name)
         idx = self._near_names.index(name)
