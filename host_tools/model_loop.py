@@ -186,8 +186,10 @@ class VecAltimeter:
         self.first = col("first_valid_s")
         self.bias = col("bias_m")
         self.scale = col("scale_factor")
-        self.acq_below = np.array([np.inf if p.acquire_below_m is None else p.acquire_below_m for p in params])
-        self.lost_below = np.array([-np.inf if p.lost_below_m is None else p.lost_below_m for p in params])
+        self.acq_below = np.array([np.inf if p.acquire_below_m is None else p.acquire_below_m
+                                   for p in params])
+        self.lost_below = np.array([-np.inf if p.lost_below_m is None else p.lost_below_m
+                                    for p in params])
         self.acquired = np.array([p.acquire_below_m is None for p in params])
         self.lost = np.zeros(len(params), dtype=bool)
         self.last_j = np.full(len(params), -1)
@@ -292,7 +294,8 @@ def fly_dispersed(scenario, n: int, seed: int | None = None, dtype=np.float64,
         if not flying.any():
             break
     p = dyn.p
-    landed_ok = (np.abs(td["vz"]) <= p.td_vz) & (np.abs(td["vx"]) <= p.td_vx) & (np.abs(td["pitch"]) <= p.td_pitch)
+    landed_ok = ((np.abs(td["vz"]) <= p.td_vz) & (np.abs(td["vx"]) <= p.td_vx)
+                 & (np.abs(td["pitch"]) <= p.td_pitch))
     outcome = np.where(np.isnan(td["time_s"]), "timeout", np.where(landed_ok, "landed", "crashed"))
     wall = time.perf_counter() - wall0
     return {"n": n, "outcome": outcome, "touchdown_vz_mps": td["vz"], "touchdown_vx_mps": td["vx"],
