@@ -27,6 +27,11 @@ import numpy as np
 
 from host_tools import wire
 
+# False until docs/algorithms.md sections 2-3 (estimation, cross-check) are written and
+# transcribed below: until then the estimator is inertial propagation only, and a check
+# against a firmware with the full estimator is expected to fail at its first step.
+ESTIMATOR_IMPLEMENTED = False
+
 # --- section 1: order of a control step -------------------------------------------------
 LINK_GAP_S = 0.5  # [s] dt above this sets fault flag link_gap
 MAX_DT_S = 5.0  # [s] longest dt propagated; longer is clamped (fault flag time_step)

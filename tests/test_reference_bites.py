@@ -1,0 +1,129 @@
+"""The back-to-back check bites: a firmware changed in one constant fails it, with a useful message.
+
+Each test copies firmware/ to a temporary directory, edits one constant with a regular
+expression (which must match exactly once, so a test never passes because its edit missed),
+runs the copy on the cpython target and compares every command with the reference model.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_targets import PRIOR, canned_frames
+
+from host_tools import reference, wire
+from host_tools.compare import CheckedTarget
+from host_tools.paths import FIRMWARE, SCENARIOS
+from host_tools.targets import CPythonTarget
+
+needs_estimator = pytest.mark.skipif(
+    not reference.ESTIMATOR_IMPLEMENTED,
+    reason="reference model: docs/algorithms.md sections 2-3 not transcribed yet")
+
+
+def perturbed_firmware(tmp_path: Path, file: str, pattern: str, replacement: str) -> Path:
+    """A copy of firmware/ with one edit in flight/<file>; the pattern must match once."""
+    dest = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    src = dest / "flight" / file
+    text, n = re.subn(pattern, replacement, src.read_text())
+    assert n == 1, f"the perturbation {pattern!r} matched {n} times in flight/{file}"
+    src.write_text(text)
+    return dest
+
+
+def check_canned(firmware_dir: Path | None, n: int = 600):
+    target = CheckedTarget(CPythonTarget(firmware_dir))
+    try:
+        target.hello()
+        target.init(wire.Init(**PRIOR.__dict__))
+        for f in canned_frames(n):
+            target.step(f)
+    finally:
+        target.close()
+    return target.result()
+
+
+def check_scenario(firmware_dir: Path | None, name: str):
+    from sim_harness.closedloop import run_scenario
+    from sim_harness.scenario import load_scenario
+
+    target = CheckedTarget(CPythonTarget(firmware_dir))
+    try:
+        target.hello()
+        run = run_scenario(load_scenario(SCENARIOS / f"{name}.toml"), target)
+    finally:
+        target.close()
+    assert run.target_error is None, run.target_error
+    return target.result(), run
+
+
+@needs_estimator
+def test_the_unperturbed_firmware_agrees_with_the_model_on_a_canned_stream():
+    # GIVEN the firmware as it is WHEN fed a canned descent-like stream THEN no mismatch
+    result = check_canned(None)
+    assert result.mismatches == 0, result.verdict()
+    assert result.steps_compared == 600 or result.flips, result.verdict()
+
+
+@needs_estimator
+def test_a_changed_gain_fails_the_check_at_the_first_step_it_acts(tmp_path):
+    # GIVEN the throttle law's proportional gain raised by 2 %
+    fw = perturbed_firmware(tmp_path, "throttle.py", r"(?m)^_K_V = 1\.0\b", "_K_V = 1.02")
+    # WHEN the canned stream is replayed through it
+    result = check_canned(fw)
+    # THEN the check fails, naming the step, a field, both values and the frame
+    assert result.mismatches == 1, result.verdict()
+    first = result.first_mismatch
+    assert first is not None and first.field in ("throttle", "pitch_cmd", "mass")
+    assert "target" in first.message and "model" in first.message and "SENSOR seq=" in first.message
+
+
+@needs_estimator
+def test_an_off_by_one_in_the_step_counter_fails_the_check_at_step_one(tmp_path):
+    # GIVEN the step counter counting two per step
+    fw = perturbed_firmware(tmp_path, "core.py", r"self\.steps = \(self\.steps \+ 1\)",
+                            "self.steps = (self.steps + 2)")
+    # WHEN THEN the very first command disagrees in `steps`: target 2, model 1
+    result = check_canned(fw, n=20)
+    first = result.first_mismatch
+    assert first is not None, result.verdict()
+    assert (first.step, first.field, first.target_value, first.model_value) == (1, "steps", 2, 1)
+    assert "step 1" in first.message and "field steps: target 2, model 1" in first.message
+
+
+@needs_estimator
+def test_a_moved_inertial_validity_threshold_fails_on_a_frame_beside_it(tmp_path):
+    # GIVEN the inertial validity bound moved from 50 to 40 m/s^2
+    fw = perturbed_firmware(tmp_path, "core.py", r"_MAX_SPECIFIC_FORCE = 50\.0", "_MAX_SPECIFIC_FORCE = 40.0")
+    # WHEN a frame of 45 m/s^2 arrives
+    target = CheckedTarget(CPythonTarget(fw))
+    target.hello()
+    target.init(wire.Init(**PRIOR.__dict__))
+    frames = canned_frames(10)
+    frames[4].f_axial = 45.0
+    for f in frames:
+        target.step(f)
+    target.close()
+    result = target.result()
+    # THEN the check fails at that step, in fault_flags (imu_invalid set by the target only)
+    first = result.first_mismatch
+    assert first is not None, result.verdict()
+    assert first.step == 5 and first.field == "fault_flags", first.message
+    assert "f_axial=45.0" in first.message
+
+
+@needs_estimator
+@pytest.mark.slow
+def test_a_moved_mode_threshold_fails_the_check_in_closed_loop(tmp_path):
+    # GIVEN the approach-mode height moved by 1 m
+    fw = perturbed_firmware(tmp_path, "modes.py", r"(?m)^_H_APPROACH = 300\.0", "_H_APPROACH = 301.0")
+    # WHEN the nominal scenario is flown in closed loop
+    result, _run = check_scenario(fw, "nominal-flat")
+    # THEN the check fails where the mode changes
+    first = result.first_mismatch
+    assert first is not None, result.verdict()
+    assert first.field in ("mode", "throttle", "pitch_cmd"), first.message

@@ -1,0 +1,84 @@
+"""Recordings (frames.bin, commands.bin) and the `replay` command."""
+
+from __future__ import annotations
+
+import pytest
+from test_targets import PRIOR, canned_frames
+
+from host_tools import recording, reference, wire
+from host_tools.cli import main
+from host_tools.targets import CPythonTarget
+
+needs_estimator = pytest.mark.skipif(
+    not reference.ESTIMATOR_IMPLEMENTED,
+    reason="reference model: docs/algorithms.md sections 2-3 not transcribed yet")
+
+
+def record_session(directory, n=50, firmware_dir=None):
+    target = CPythonTarget(firmware_dir)
+    sent, received = target.start_recording()
+    target.hello()
+    target.init(wire.Init(**PRIOR.__dict__))
+    frames = canned_frames(n)
+    for f in frames:
+        target.step(f)
+    target.close()
+    recording.write(directory, sent, received)
+    return frames
+
+
+def test_a_recording_holds_the_init_and_sensor_frames_exactly_as_sent(tmp_path):
+    # GIVEN a recorded session WHEN read back THEN one session with every frame, raw bytes equal
+    frames = record_session(tmp_path, n=30)
+    sessions = recording.read_sessions(tmp_path)
+    assert len(sessions) == 1
+    s = sessions[0]
+    assert s.init.z == PRIOR.z and len(s.sensors) == 30
+    assert [x.t_us for x in s.sensors] == [f.t_us for f in frames]
+    assert b"".join([s.init_raw] + s.sensors_raw) == (tmp_path / "frames.bin").read_bytes()
+    commands = recording.read_commands(tmp_path / "commands.bin")
+    assert len(commands) == 30 and [c.seq for c in commands] == [x.seq for x in s.sensors]
+
+
+def test_replay_of_a_missing_or_corrupt_recording_exits_2_with_one_line(tmp_path, capsys):
+    # GIVEN no file, then a truncated one WHEN replayed THEN exit 2 and a one-line message
+    assert main(["replay", str(tmp_path / "nothing"), "--target", "cpython"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such recording" in err
+    record_session(tmp_path, n=5)
+    data = (tmp_path / "frames.bin").read_bytes()
+    (tmp_path / "frames.bin").write_bytes(data[:-3])
+    assert main(["replay", str(tmp_path), "--target", "cpython"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "truncated" in err and "Traceback" not in err
+
+
+def test_replay_of_garbage_exits_2(tmp_path, capsys):
+    (tmp_path / "frames.bin").write_bytes(b"\x00" * 40)
+    assert main(["replay", str(tmp_path / "frames.bin"), "--target", "cpython"]) == 2
+    assert "no frame at byte 0" in capsys.readouterr().err
+
+
+@needs_estimator
+def test_replay_of_a_session_agrees_with_the_model(tmp_path, capsys):
+    # GIVEN a session recorded on the cpython target WHEN replayed on it THEN exit 0
+    record_session(tmp_path, n=200)
+    code = main(["replay", str(tmp_path), "--target", "cpython"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert "every command agrees" in out.out
+
+
+@needs_estimator
+def test_replay_against_a_perturbed_recording_exits_1_naming_step_field_and_frame(tmp_path, capsys):
+    # GIVEN a commands.bin whose 7th command was changed (a board that answered wrongly)
+    record_session(tmp_path, n=20)
+    commands = recording.read_commands(tmp_path / "commands.bin")
+    commands[6].steps += 1
+    (tmp_path / "commands.bin").write_bytes(b"".join(wire.encode_command(c) for c in commands))
+    # WHEN only the recorded commands are checked
+    code = main(["replay", str(tmp_path), "--target", "none"])
+    err = capsys.readouterr().err
+    # THEN exit 1 with the first diverging step, the field, both values and the frame
+    assert code == 1
+    assert "step 7" in err and "field steps: target 8, model 7" in err and "SENSOR seq=" in err
