@@ -14,6 +14,9 @@ from pathlib import Path
 
 from host_tools.paths import BOARDS, FIRMWARE
 
+# files at the root of an image that belong to it (firmware/flight/identity.py lists the same)
+ROOT_FILES = ("main.py", "main.mpy", "board.py", "board.mpy", "rp2board.py", "rp2board.mpy")
+
 
 def image_sources(board: str | None) -> dict[str, Path]:
     """Relative path on the board -> source file on the host."""
@@ -21,7 +24,10 @@ def image_sources(board: str | None) -> dict[str, Path]:
     for p in sorted((FIRMWARE / "flight").glob("*.py")):
         files[f"flight/{p.name}"] = p
     if board is not None:
+        from host_tools.boards import support_files
+
         files["board.py"] = BOARDS / f"{board}.py"
+        files.update(support_files(board))
     return files
 
 
@@ -45,7 +51,7 @@ def content_hash(files: dict[str, bytes]) -> bytes:
 
 def hash_of_dir(root: Path) -> bytes:
     files = {}
-    for name in ("main.py", "main.mpy", "board.py", "board.mpy"):
+    for name in ROOT_FILES:
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
     for p in (root / "flight").iterdir():

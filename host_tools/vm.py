@@ -44,15 +44,22 @@ def _wasm_path() -> Path:
     return path
 
 
-def _engine_and_module():
+def _engine_and_module(interruptible: bool = False):
+    """The wasmtime engine and the compiled VM, cached on disk.
+
+    interruptible: compile with epoch interruption, so that another thread can stop a
+    running VM with `engine.increment_epoch()` (the virtual board's Ctrl-C and watchdog).
+    """
     import wasmtime
 
     cfg = wasmtime.Config()
     cfg.consume_fuel = True
+    if interruptible:
+        cfg.epoch_interruption = True
     engine = wasmtime.Engine(cfg)
     wasm = _wasm_path()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lander"
-    key = f"micropython-{wasm.stat().st_size}-{int(wasm.stat().st_mtime)}-{wasmtime.__version__ if hasattr(wasmtime, '__version__') else 'w'}.cwasm"
+    key = f"micropython-{wasm.stat().st_size}-{int(wasm.stat().st_mtime)}-{wasmtime.__version__ if hasattr(wasmtime, '__version__') else 'w'}{'-epoch' if interruptible else ''}.cwasm"
     compiled = cache / key
     if compiled.is_file():
         try:

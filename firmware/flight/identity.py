@@ -13,7 +13,7 @@ except ImportError:  # a port built without hashlib
 def image_files(root):
     # the files of a firmware image, as sorted paths relative to root
     names = []
-    for name in ("main.py", "main.mpy", "board.py", "board.mpy"):
+    for name in ("main.py", "main.mpy", "board.py", "board.mpy", "rp2board.py", "rp2board.mpy"):
         if _exists(root + "/" + name):
             names.append(name)
     for name in sorted(os.listdir(root + "/flight")):

@@ -36,11 +36,17 @@ class Firmware:
     def run(self, read_into, write):
         """Serve frames until an EXIT frame or the end of the stream.
 
-        read_into(mv) fills the memoryview and returns the byte count (0 at the end).
+        read_into(mv) fills the memoryview and returns the byte count (0 at the end of
+        the stream), or None when the board's read timed out: the link is silent, and the
+        board's link_lost() hook runs before the next read.
         """
         parser = self.parser
+        board = self.board
         while self.running:
             n = read_into(parser.space(parser.need()))
+            if n is None:
+                board.link_lost()
+                continue
             if not n:
                 return
             if parser.advance(n):

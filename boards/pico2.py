@@ -1,0 +1,35 @@
+# Raspberry Pi Pico 2 (RP2350: dual Cortex-M33 with a single-precision FPU): the board
+# definition, copied to the board as board.py.
+#
+# The host reads the constants below with `ast` (flash, bench, docs/boards.md); the
+# board services themselves are in rp2board.py, shared by the rp2 boards.
+import sys
+
+from rp2board import Rp2Board  # type: ignore[import-not-found]  # copied beside board.py
+
+NAME = "pico2"
+MCU = "RP2350"  # what sys.implementation._machine names (flash checks it)
+MPY_ARCH = "armv7emsp"  # mpy-cross -march for this CPU (the M33 runs v7e-m code with the FPU)
+CLOCK_HZ = 150000000  # [Hz] system clock the board runs at
+FLOAT_BITS = 32  # single-precision floats, each float result boxed on the heap
+HEAP_BYTES = 480000  # [bytes] about gc.mem_free() after boot (520 KB SRAM: check yours)
+SUPPORT = ("rp2board.py",)  # copied beside board.py
+
+# The link: "usb_cdc" (the REPL's USB serial port, the default) or "uart" (a UART on
+# the pins below, 8N1; the REPL stays on USB).
+LINK = "usb_cdc"
+UART_ID = 0
+UART_TX_PIN = 0  # GP0
+UART_RX_PIN = 1  # GP1
+UART_BAUD = 921600
+
+LED_PIN = "LED"  # the on-board LED (GP25 on a Pico, the wireless chip's pin on a Pico W)
+PWM_PIN = 15  # GP15: PWM whose duty mirrors the throttle command (duty = throttle)
+PWM_FREQ_HZ = 1000  # [Hz]
+WDT_TIMEOUT_MS = 2000  # [ms] watchdog armed by the first SENSOR frame, fed every step
+BOOT_ESCAPE_MS = 1000  # [ms] at boot, a Ctrl-C within this window leaves the board at the REPL
+
+
+class Board(Rp2Board):
+    def __init__(self):
+        Rp2Board.__init__(self, sys.modules[__name__])

@@ -1,0 +1,173 @@
+# The board services shared by the rp2 boards (Pico, Pico 2), copied to the board as
+# rp2board.py beside board.py. board.py names the pins, the link and the clock, and
+# hands its own module to Rp2Board (docs/boards.md).
+#
+# What a control cycle does here, in order:
+#   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
+#   per byte) -> step_begin (gc.collect at this fixed point, start the clock) -> the
+#   flight core's step -> actuate (PWM duty mirrors the throttle) -> step_end (feed the
+#   watchdog, read the clock and the free heap) -> write the COMMAND frame.
+import gc
+import os
+import select
+import sys
+import time
+
+import machine
+import micropython
+from micropython import const
+
+_PWM_FULL = const(65535)  # duty_u16 of a throttle of 1
+_LINK_TIMEOUT_MS = const(500)  # [ms] a silent link for this long calls link_lost()
+_BYTE_GAP_MS = const(20)  # [ms] inside a frame, wait this long for the next byte
+_BYE_DRAIN_MS = const(100)  # [ms] let the BYE frame leave before a reboot
+_LED_LOST_MS = const(250)  # [ms] LED half-period while the link is silent
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+class Rp2Board:
+    def __init__(self, cfg):
+        # cfg: the board.py module (NAME, CLOCK_HZ, LINK, pins, WDT_TIMEOUT_MS, ...)
+        self.cfg = cfg
+        self.name = cfg.NAME
+        self.flash_root = ""  # files are at the root of the flash
+        self._t0 = time.ticks_us()
+        self._one = bytearray(1)
+        self._wdt = None  # armed by the first SENSOR frame (flight mode)
+        self._led_next = 0
+        self._link = None
+        self._poll = None
+        if machine.freq() != cfg.CLOCK_HZ:
+            machine.freq(cfg.CLOCK_HZ)
+        self._led = machine.Pin(cfg.LED_PIN, machine.Pin.OUT)
+        self._led.value(0)
+        self._pwm = machine.PWM(machine.Pin(cfg.PWM_PIN))
+        self._pwm.freq(cfg.PWM_FREQ_HZ)
+        self._pwm.duty_u16(0)
+
+    # -- boot ---------------------------------------------------------------------
+
+    def flight_enabled(self):
+        # The boot-time escape. A file `noflight` keeps the loop from starting; a file
+        # `noflight.once` (left by an EXIT after a flight, see link_close) does so once.
+        # Otherwise wait BOOT_ESCAPE_MS with Ctrl-C enabled: a Ctrl-C in that window
+        # raises KeyboardInterrupt out of main.py and leaves the board at the REPL.
+        if _exists("noflight"):
+            return False
+        if _exists("noflight.once"):
+            os.remove("noflight.once")
+            return False
+        self._led.value(1)
+        time.sleep_ms(self.cfg.BOOT_ESCAPE_MS)
+        self._led.value(0)
+        return True
+
+    # -- link ---------------------------------------------------------------------
+
+    def link_open(self):
+        cfg = self.cfg
+        if cfg.LINK == "uart":
+            self._link = machine.UART(cfg.UART_ID, baudrate=cfg.UART_BAUD,
+                                      tx=machine.Pin(cfg.UART_TX_PIN), rx=machine.Pin(cfg.UART_RX_PIN),
+                                      rxbuf=1024, txbuf=1024)
+            self._in = self._link
+            self._out = self._link
+        else:
+            self._in = sys.stdin.buffer
+            self._out = sys.stdout.buffer
+            micropython.kbd_intr(-1)  # binary frames must not raise KeyboardInterrupt
+        self._poll = select.poll()
+        self._poll.register(self._in, select.POLLIN)
+
+    def link_close(self):
+        micropython.kbd_intr(3)
+        self._pwm.duty_u16(0)
+        self._led.value(0)
+        if self._wdt is not None:
+            # The watchdog cannot be stopped once started: reboot, and let the next boot
+            # skip the loop once so that the board lands at the REPL.
+            f = open("noflight.once", "w")
+            f.close()
+            time.sleep_ms(_BYE_DRAIN_MS)
+            machine.reset()
+
+    def _wait(self, timeout_ms):
+        # True when a byte can be read within timeout_ms (ipoll does not allocate)
+        for _ in self._poll.ipoll(timeout_ms):
+            return True
+        return False
+
+    def read_into(self, mv):
+        # At least one byte and as many as are waiting, up to len(mv); None when the
+        # link stays silent for _LINK_TIMEOUT_MS. One preallocated byte, no allocation.
+        one = self._one
+        src = self._in
+        n = len(mv)
+        got = 0
+        timeout = _LINK_TIMEOUT_MS
+        while got < n:
+            if not self._wait(timeout):
+                break
+            if not src.readinto(one):
+                break
+            mv[got] = one[0]
+            got += 1
+            timeout = _BYTE_GAP_MS if got < n else 0
+        if got:
+            return got
+        return None
+
+    def write(self, frame):
+        self._out.write(frame)
+
+    def link_lost(self):
+        # Called by the loop each _LINK_TIMEOUT_MS of silence: the engine command stays
+        # as it was (the host decides), the LED blinks, and the watchdog is fed so that a
+        # paused host does not reset the board. The flight core notices the gap itself
+        # from the time stamps of the next frame (mode link_lost).
+        if self._wdt is not None:
+            self._wdt.feed()
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self._led_next) >= 0:
+            self._led.toggle()
+            self._led_next = time.ticks_add(now, _LED_LOST_MS)
+
+    # -- control step -------------------------------------------------------------
+
+    def step_begin(self):
+        if self._wdt is None:  # the first SENSOR frame: flight mode
+            self._wdt = machine.WDT(timeout=self.cfg.WDT_TIMEOUT_MS)
+        gc.collect()  # at a fixed point of every cycle, never inside the step
+        self._t0 = time.ticks_us()
+
+    def step_end(self):
+        dt = time.ticks_diff(time.ticks_us(), self._t0)
+        self._wdt.feed()
+        return dt, gc.mem_free()
+
+    def actuate(self, throttle, pitch_cmd):
+        # the PWM output mirrors the throttle command: duty = throttle
+        if throttle <= 0.0:
+            duty = 0
+        elif throttle >= 1.0:
+            duty = _PWM_FULL
+        else:
+            duty = int(throttle * _PWM_FULL)
+        self._pwm.duty_u16(duty)
+        self._led.value(1 if duty else 0)
+
+    def log_exception(self, e):
+        # never on stdout: on USB CDC stdout is the link. Keep the last one on the flash.
+        try:
+            f = open("lasterror.txt", "w")
+            sys.print_exception(e, f)  # type: ignore[arg-type]
+            f.close()
+        except OSError:
+            pass
