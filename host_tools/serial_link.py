@@ -1,0 +1,174 @@
+"""The `serial:PORT` target: a board on a serial port (USB CDC, a UART adapter, or the
+virtual board's pseudo-terminal), over pyserial.
+
+Opening a target makes sure the firmware's loop is running:
+
+1. HELLO is sent; an IDENT within `HELLO_TIMEOUT` s means the loop runs: done.
+2. Otherwise the board is taken to be at its REPL (after an EXIT, a boot-time escape, a
+   crash): two Ctrl-C, Ctrl-B (friendly REPL) and Ctrl-D soft-reset it, which runs
+   main.py as a power-on does. The host then stays silent for the boot-time escape
+   window (every frame's LEN byte of a HELLO is 0x03, a Ctrl-C, and would take the
+   board back to the REPL) and sends HELLO again.
+3. No IDENT then: a `TargetError` that says why (not flashed, a `noflight` file, or
+   nothing answering at all).
+
+During a run, text that only MicroPython's REPL prints ("soft reboot", "MicroPython v",
+"Traceback") or the port going away means the board reset or vanished: `TargetError`.
+Garbage between frames is skipped by the host's Deframer (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+from host_tools.targets import Target, TargetError, Transport
+
+HELLO_TIMEOUT = 1.0  # [s] the loop answers a HELLO within this when it is running
+BOOT_ESCAPE_WAIT = 1.3  # [s] silence after a soft reset: the longest BOOT_ESCAPE_MS of boards/ + margin
+RESET_TIMEOUT = 5.0  # [s] for "soft reboot" to appear after Ctrl-D
+_REPL_MARKERS = (b"soft reboot", b"MicroPython v", b"Traceback (most recent call last)", b"raw REPL;")
+
+
+def open_port(port: str, timeout: float = 0.05):
+    """The pyserial port, opened exclusively; ValueError with a clear message if it cannot be."""
+    import serial
+
+    try:
+        return serial.Serial(port, 115200, timeout=timeout, write_timeout=5.0, exclusive=True)
+    except serial.SerialException as e:
+        text = str(e)
+        if "No such file" in text or "could not open port" in text and "[Errno 2]" in text:
+            raise ValueError(f"no serial port {port} (is the board plugged in? docs/hardware.md)") from None
+        if "busy" in text.lower() or "lock" in text.lower() or "[Errno 16]" in text or "[Errno 11]" in text:
+            raise ValueError(f"serial port {port} is busy: another program (mpremote, a terminal, "
+                             f"a second lander) has it open") from None
+        if "[Errno 13]" in text:
+            raise ValueError(f"no permission to open {port} (on Linux, join the 'dialout' group)") from None
+        raise ValueError(f"cannot open serial port {port}: {text}") from None
+
+
+class SerialTransport(Transport):
+    """Bytes to and from a serial port. Timeouts in seconds."""
+
+    def __init__(self, port: str) -> None:
+        self.port = port
+        self.ser = open_port(port)
+        self.watch = True  # raise TargetError when REPL text shows up (the board reset)
+        self._tail = b""
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError) as e:
+            raise TargetError(f"the board on {self.port} vanished while writing ({e}): "
+                              f"unplugged, or it reset") from None
+
+    def read(self, timeout: float) -> bytes:
+        import serial
+
+        try:
+            self.ser.timeout = max(0.0, timeout)
+            data = self.ser.read(1)
+            if data:
+                waiting = self.ser.in_waiting
+                if waiting:
+                    data += self.ser.read(waiting)
+        except (serial.SerialException, OSError, TypeError) as e:
+            raise TargetError(f"the board on {self.port} vanished ({e}): unplugged, or it reset") from None
+        if data and self.watch:
+            seen = self._tail + data
+            for marker in _REPL_MARKERS:
+                if marker in seen:
+                    text = seen[seen.find(marker):].decode("ascii", "replace").splitlines()[0][:80]
+                    raise TargetError(f"the board on {self.port} reset or left its loop mid-run "
+                                      f"(it printed {text!r})")
+            self._tail = seen[-40:]
+        return data
+
+    def drain(self, settle: float = 0.1) -> bytes:
+        """Read until the line has been quiet for settle seconds; return what came."""
+        out = b""
+        while True:
+            self.ser.timeout = settle
+            data = self.ser.read(4096)
+            if not data:
+                return out
+            out += data
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:
+            pass
+
+    def describe_failure(self) -> str:
+        return f"port {self.port}"
+
+
+class SerialTarget(Target):
+    name = "serial"
+    reply_timeout = 5.0  # [s] a step on a Pico takes milliseconds; USB may stall briefly
+
+    def __init__(self, port: str, start_loop: bool = True) -> None:
+        self.port = port
+        self.name = f"serial:{port}"
+        super().__init__(SerialTransport(port))
+        self.ident = None
+        try:
+            if start_loop:
+                self.ident = self.ensure_loop()
+        except BaseException:
+            self.transport.close()
+            raise
+
+    @property
+    def serial(self) -> SerialTransport:
+        assert isinstance(self.transport, SerialTransport)
+        return self.transport
+
+    def _try_hello(self, timeout: float):
+        self.serial.watch = False
+        try:
+            return self.hello(timeout=timeout)
+        except TargetError:
+            return None
+        finally:
+            self.serial.watch = True
+            self.deframer = type(self.deframer)()
+            self.pending.clear()
+
+    def ensure_loop(self):
+        """Make sure the firmware's loop runs (see the module's docstring); return its IDENT."""
+        link = self.serial
+        link.drain(0.05)
+        ident = self._try_hello(HELLO_TIMEOUT)
+        if ident is not None:
+            return ident
+        # at the REPL (or busy): interrupt, friendly REPL, soft reset -> main.py
+        link.ser.write(b"\r\x03\x03")
+        heard = link.drain(0.2)
+        link.ser.write(b"\x02")
+        heard += link.drain(0.2)
+        link.ser.write(b"\x04")
+        deadline = time.monotonic() + RESET_TIMEOUT
+        while b"soft reboot" not in heard and time.monotonic() < deadline:
+            link.ser.timeout = 0.1
+            heard += link.ser.read(4096)
+        if b"soft reboot" not in heard:
+            if not heard:
+                raise TargetError(f"nothing answers on {self.port}: neither the firmware's loop nor a "
+                                  f"MicroPython REPL (is it a MicroPython board? try unplugging it)")
+            raise TargetError(f"the device on {self.port} does not answer like a MicroPython board "
+                              f"(it said {heard[-60:]!r})")
+        time.sleep(BOOT_ESCAPE_WAIT)  # no byte now: a frame's 0x03 would be a Ctrl-C
+        after = link.drain(0.1)
+        ident = self._try_hello(2.0)
+        if ident is None:
+            hint = (" (it is at its REPL)" if b">>>" in after or b"MicroPython" in after else "")
+            raise TargetError(f"the board on {self.port} did not start the flight loop after a soft "
+                              f"reset{hint}: flash the firmware (lander flash --port {self.port}) "
+                              f"or remove a `noflight` file from it")
+        return ident
