@@ -24,6 +24,7 @@ _SLOPE_TIME = 1.0  # [s] correlation time of the terrain height seen while movin
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
+_K_INS = 0.001  # [1] per step: pull of the inertial velocity toward the filter's (20 s at 50 Hz)
 
 # the altimeters (as the harness models them; the reasoning in docs/algorithms.md)
 _RADAR_NOISE_M = 0.5  # [m]
@@ -58,7 +59,8 @@ class Estimator:
         self.vx = 0.0  # [m/s]
         self.p_vx = 0.0  # [(m/s)^2]
         self.p_vxb = 0.0  # [m/s * m/s^2] covariance of vx and the lateral bias
-        self.travel = 0.0  # [m] inertial vertical travel since reset (stuck check)
+        self.v_ins = 0.0  # [m/s] inertial vertical velocity, slowly pulled to the filter's
+        self.travel = 0.0  # [m] its integral since reset (stuck and kinematic checks)
         self.t_fused = -1.0e9  # [s] last altimeter fusion
         self.aiding = False
         self.z = 0.0  # [m]
@@ -79,6 +81,7 @@ class Estimator:
         p = self.p
         x[0] = prior.z - prior.terrain
         x[1] = prior.vz
+        self.v_ins = prior.vz
         x[2] = prior.z
         x[3] = 0.0
         vz2 = prior.z_sigma * prior.z_sigma
@@ -112,7 +115,9 @@ class Estimator:
         x[0] += dz
         x[2] += dz
         x[1] += az * dt
-        self.travel += dz
+        v = self.v_ins
+        self.travel += (v + 0.5 * az * dt) * dt
+        self.v_ins = v + az * dt + _K_INS * (x[1] - v)
         self.vx += ax * dt
         # P = F P F' + Q, F rows: h (1, dt, 0, be), vz (0, 1, 0, ga), z (0, dt, 1, be), b (0,0,0,1)
         be = -0.5 * c * dt * dt
@@ -147,7 +152,8 @@ class Estimator:
         self.p_vxb += dt * pbl
 
     def _aid(self, alt, other, t_s, flags, rng, s, c):
-        act = alt.update(t_s, flags, rng, s, c, self.x[0], self.p[0], self.travel, other)
+        act = alt.update(t_s, flags, rng, s, c, self.x[0], self.p[0], self.travel,
+                         other)
         if act == ACT_FUSE:
             self._fuse(alt.innov, alt.meas_var * alt.r_scale)
         elif act == ACT_RESET:

@@ -1,0 +1,330 @@
+# One altimeter as an aid source of the estimator (docs/algorithms.md section 3):
+# validity and range checks, stuck check, innovation gate, low-passed mean (kinematic
+# consistency) and noise tests, terrain-step acceptance, the vote with the other
+# altimeter, and the health state machine. The status record (health, reason,
+# test_ratio, innovation, its variance, time of the last fusion) is telemetry.
+#
+# The estimator calls update() once per control step for each altimeter, radar first;
+# it returns what the estimator must do with the sample: nothing, fuse it, or reset
+# the terrain by step_mean.
+import math
+
+from micropython import const
+
+# health states (wire)
+NOT_ACQUIRED = const(0)
+OK = const(1)
+SUSPECT = const(2)
+REJECTED = const(3)
+FAILED = const(4)
+
+# reasons (wire)
+NONE = const(0)
+NO_DATA = const(1)
+OUT_OF_RANGE = const(2)
+INNOVATION = const(3)
+STUCK = const(4)
+RATE = const(5)
+DISAGREE = const(6)
+NOISY = const(7)
+TERRAIN_STEP = const(8)
+INVALID = const(9)
+
+# what update() asks of the estimator
+ACT_NONE = const(0)
+ACT_FUSE = const(1)
+ACT_RESET = const(2)
+
+# votes of the other altimeter on a terrain-step candidate
+_VOTE_ALONE = const(0)  # the other is not looking: decide alone
+_VOTE_AGREE = const(1)  # the other sees the same step
+_VOTE_DISAGREE = const(2)  # the other sees no step
+_VOTE_WAIT = const(3)  # the other cannot tell yet
+
+_GATE = 5.0  # [sigma] innovation gate
+_GATE2 = 25.0  # [1] _GATE squared
+_K_TEST = 0.05  # [1] low-pass gain per sample of the mean and noise tests
+_MEAN_LIMIT = 1.0  # [1] |low-passed normalised innovation| above: readings drift from inertial motion
+_NOISE_LIMIT = 3.0  # [1] low-passed normalised innovation squared above: noisy
+_STUCK_N = const(5)  # [samples] identical readings in a row ...
+_STUCK_BAND = 0.02  # [sigma] ... within this band of the first ...
+_STUCK_MOTION = 3.0  # [sigma] ... while inertial motion moved the vehicle this far: stuck
+_STEP_N = const(4)  # [samples] a terrain-step candidate needs this many consistent samples ...
+_STEP_S = 0.35  # [s] ... spanning at least this long
+_STEP_WAIT_S = 1.5  # [s] longest wait for the other altimeter's opinion on a mature candidate
+_RECOVER_N = const(3)  # [samples] good samples in a row before (re)entering ok
+_NODATA_S = 0.5  # [s] no valid sample for this long: suspect (if one was expected)
+_FAIL_S = 1.5  # [s] no valid sample for this long: failed (if one was expected)
+_VIEW_S = 0.5  # [s] the other altimeter votes only with a sample this recent
+_K_FAST = 0.25  # [1] kinematic check: fast low-pass gain per sample of the offset
+_K_SLOW = 0.05  # [1] kinematic check: slow low-pass gain per sample of the offset
+# variance of (fast - slow) per unit measurement variance, for white measurement noise
+_RATE_VAR = _K_FAST / (2.0 - _K_FAST) + _K_SLOW / (2.0 - _K_SLOW) \
+    - 2.0 * _K_FAST * _K_SLOW / (_K_FAST + _K_SLOW - _K_FAST * _K_SLOW)
+_RATE_CALM = 0.25  # [1] rate test ratio below: moves with inertial motion (can outvote)
+_RATE_FLOOR = 0.05  # [m/s] change of the inertial velocity's error over the lag (1 sigma)
+_MIN_LAG = 0.05  # [s] kinematic check: no rate before the low-passes separate this much
+_VOTE_LAG = 1.0  # [s] kinematic check: lag needed before this altimeter can outvote the other
+_PITCH_SIGMA = 0.003  # [rad] attitude error assumed in the slant-to-vertical conversion
+_MARGIN_FRACTION = 0.03  # [1] of the range window: readings near its edges may be missing
+_NEVER = -1.0e9  # [s] time stamp of "never"
+
+
+class Altimeter:
+    def __init__(self, valid_bit, new_bit, bad_bit, noise_m, noise_fraction,
+                 min_range, max_range):
+        self.valid_bit = valid_bit
+        self.new_bit = new_bit
+        self.bad_bit = bad_bit
+        self.noise_m = noise_m  # [m] 1-sigma noise of a reading at zero range
+        self.noise_fraction = noise_fraction  # [1] 1-sigma noise per metre of range
+        self.min_range = min_range  # [m] no valid reading below
+        self.max_range = max_range  # [m] no valid reading above
+        self.reset()
+
+    def reset(self):
+        self.health = NOT_ACQUIRED
+        self.reason = NO_DATA
+        self.test_ratio = 0.0  # [1] innovation^2 / (gate^2 * innovation variance)
+        self.innov = 0.0  # [m] last innovation (vertical height)
+        self.innov_var = 0.0  # [m^2] its variance
+        self.meas = 0.0  # [m] last vertical height measured
+        self.meas_var = 0.0  # [m^2] its variance
+        self.r_scale = 1.0  # [1] variance inflation of the fusion (noisy, alone)
+        self.t_fused = _NEVER  # [s] last fusion
+        self.t_good = _NEVER  # [s] last valid sample
+        self.t_bad = _NEVER  # [s] last invalid value
+        self.acquired = False  # a valid sample has been seen since reset
+        self.mean = 0.0  # [1] low-passed normalised innovation
+        self.noise = 1.0  # [1] low-passed normalised innovation squared
+        self.doubt = False  # this sample says inertial data (or terrain) drifts: bias noise up
+        self.n_pass = 0  # [samples] good samples in a row
+        self.o_fast = 0.0  # [m] kinematic check: fast low-pass of (measured h - inertial travel)
+        self.o_slow = 0.0  # [m] slow low-pass of the same
+        self.t_fast = 0.0  # [s] the same low-passes of the sample times
+        self.t_slow = _NEVER  # [s] (_NEVER: the low-passes restart at the next sample)
+        self.n_kin = 0  # [samples] since the kinematic check (re)started
+        self.rate = 0.0  # [m/s] range rate minus inertial vertical velocity
+        self.rate_ratio = 0.0  # [1] rate^2 / (gate^2 * its variance)
+        self.frozen = -1.0  # [m] stuck check: the reading being repeated
+        self.n_same = 0  # [samples] readings in a row within the band of frozen
+        self.d_frozen = 0.0  # [m] inertial travel when frozen was first seen
+        self.n_step = 0  # [samples] terrain-step candidate: consistent samples
+        self.step_mean = 0.0  # [m] candidate: mean innovation
+        self.t_step = 0.0  # [s] candidate: time of its first sample
+
+    def _set(self, health, reason):
+        self.health = health
+        self.reason = reason
+
+    def in_view(self, t_s):
+        # a valid sample recently and not distrusted: its opinion counts in a vote
+        return t_s - self.t_good <= _VIEW_S and self.health != REJECTED \
+            and self.health != FAILED
+
+    def passing(self, t_s):
+        # in view, fused, and every test passes: it can outvote the other altimeter
+        return self.health == OK and t_s - self.t_fused <= _VIEW_S and self.n_step == 0 \
+            and self.noise <= _NOISE_LIMIT and self.rate_ratio <= _RATE_CALM \
+            and self.t_fast - self.t_slow >= _VOTE_LAG
+
+    def vote(self, t_s, t_step, offset, var):
+        # this altimeter's opinion of the other's terrain-step candidate (offset [m], var [m^2])
+        if self.t_good < t_step or not self.in_view(t_s):
+            return _VOTE_ALONE
+        if self.n_step == 0:
+            return _VOTE_DISAGREE if self.test_ratio <= 1.0 else _VOTE_WAIT
+        d = self.step_mean - offset
+        if self.n_step >= 2 and d * d <= _GATE2 * (var + self.meas_var):
+            return _VOTE_AGREE
+        return _VOTE_WAIT
+
+    def shifted(self, offset):
+        # the terrain was reset by offset [m]: a candidate that saw the same step is over
+        if self.n_step > 0:
+            self.step_mean -= offset
+            self.mean = 0.0
+            self.noise = 1.0
+            self.t_slow = _NEVER
+
+    def update(self, t_s, flags, rng, s, c, h, p_hh, travel, other):
+        # one control step. rng [m] slant range, s, c sine and cosine of pitch, h [m] and
+        # p_hh [m^2] the estimator's height above terrain and its variance, travel [m] the
+        # inertial vertical travel, other the other Altimeter
+        self.doubt = False
+        self.r_scale = 1.0
+        if flags & self.bad_bit:
+            self.t_bad = t_s
+        if not (flags & self.valid_bit) or not (flags & self.new_bit):
+            self._no_sample(t_s, h, c, p_hh)
+            return ACT_NONE
+        if rng < self.min_range or rng > self.max_range:
+            self.t_bad = t_s
+            self._no_sample(t_s, h, c, p_hh)
+            return ACT_NONE
+
+        # a new valid sample: the vertical height it measures and the innovation
+        sig = self.noise_m + self.noise_fraction * rng  # [m]
+        e_att = rng * s * _PITCH_SIGMA  # [m]
+        r_var = sig * sig * c * c + e_att * e_att  # [m^2]
+        hm = rng * c
+        nu = hm - h
+        s_var = p_hh + r_var
+        ratio = nu * nu / (_GATE2 * s_var)
+        self.meas = hm
+        self.meas_var = r_var
+        self.innov = nu
+        self.innov_var = s_var
+        self.test_ratio = ratio
+        if t_s - self.t_good > _NODATA_S:
+            self.t_slow = _NEVER  # after a gap the kinematic check starts again
+        self.t_good = t_s
+        self.acquired = True
+        x = nu / math.sqrt(s_var)
+        self.mean += _K_TEST * (max(-_GATE, min(_GATE, x)) - self.mean)
+        self.noise += _K_TEST * (min(_GATE2, x * x) - self.noise)
+
+        # stuck: the reading stops varying while the vehicle moves
+        if -_STUCK_BAND * sig <= rng - self.frozen <= _STUCK_BAND * sig:
+            self.n_same += 1
+        else:
+            self.frozen = rng
+            self.n_same = 1
+            self.d_frozen = travel
+        moved = travel - self.d_frozen
+        if self.n_same >= _STUCK_N and (moved > _STUCK_MOTION * sig or moved < -_STUCK_MOTION * sig):
+            self._set(REJECTED, STUCK)
+            self.n_pass = 0
+            self.n_step = 0
+            return ACT_NONE
+
+        if ratio > 1.0:
+            return self._outlier(t_s, nu, r_var, other)
+        self.n_step = 0
+        self._kinematic(t_s, hm - travel, r_var)
+
+        # inside the gate: the mean (kinematic) and noise tests, and the vote
+        fault = NONE
+        if self.noise > _NOISE_LIMIT:
+            fault = NOISY
+        elif self.rate_ratio > 1.0:
+            fault = RATE
+            if other.in_view(t_s) and other.rate * self.rate > 0.0 \
+                    and other.rate_ratio > _RATE_CALM:
+                # both altimeters move the same way against inertial motion: it is the
+                # inertial data (or the terrain), not this altimeter
+                fault = NONE
+                self.doubt = True
+        elif self.mean > _MEAN_LIMIT or self.mean < -_MEAN_LIMIT:
+            fault = DISAGREE
+        if fault != NONE:
+            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
+                # outvoted: the other altimeter and inertial motion agree, this one does not
+                self._set(REJECTED, fault)
+                self.n_pass = 0
+                return ACT_NONE
+            # alone: it is the best there is; fused, down-weighted if noisy
+            if fault == NOISY:
+                self.r_scale = self.noise
+                if self.health == OK or self.health == SUSPECT:
+                    self._set(SUSPECT, NOISY)
+                    return ACT_FUSE
+            else:
+                self.doubt = True
+        self.n_pass += 1
+        if self.health == OK:
+            return ACT_FUSE
+        if self.n_pass >= _RECOVER_N:
+            self._set(OK, NONE)
+            return ACT_FUSE
+        return ACT_NONE
+
+    def _kinematic(self, t_s, o, r_var):
+        # range rate against inertial motion: the offset o [m] (measured height minus
+        # inertial travel) is constant for a healthy altimeter over level terrain; the
+        # difference of a fast and a slow low-pass of it, over their difference in lag,
+        # is its rate
+        if self.t_slow == _NEVER:
+            self.n_kin = 0
+        # running means at first, so that the first samples are not remembered for long
+        self.n_kin += 1
+        n = self.n_kin
+        gf = max(_K_FAST, 1.0 / n)
+        gs = max(_K_SLOW, 1.0 / n)
+        self.o_fast += gf * (o - self.o_fast)
+        self.o_slow += gs * (o - self.o_slow)
+        self.t_fast += gf * (t_s - self.t_fast)
+        self.t_slow += gs * (t_s - self.t_slow)
+        lag = self.t_fast - self.t_slow
+        if lag < _MIN_LAG:
+            self.rate = 0.0
+            self.rate_ratio = 0.0
+            return
+        self.rate = (self.o_fast - self.o_slow) / lag
+        var = max(_RATE_VAR, _K_FAST / (2.0 - _K_FAST) - gs) * r_var / (lag * lag) \
+            + _RATE_FLOOR * _RATE_FLOOR
+        self.rate_ratio = self.rate * self.rate / (_GATE2 * var)
+
+    def _outlier(self, t_s, nu, r_var, other):
+        # a sample outside the gate: a spike, a sick altimeter, or the terrain has stepped
+        self.n_pass = 0
+        tol = _GATE2 * 2.0 * r_var
+        d = nu - self.step_mean
+        if self.n_step > 0 and d * d <= tol:
+            # consistent with the candidate: the readings move with the vehicle's inertial motion
+            self.n_step += 1
+            self.step_mean += d / self.n_step
+        else:
+            self.n_step = 1
+            self.step_mean = nu
+            self.t_step = t_s
+        mature = self.n_step >= _STEP_N and t_s - self.t_step >= _STEP_S
+        if mature:
+            v = other.vote(t_s, self.t_step, self.step_mean, r_var)
+            if v == _VOTE_DISAGREE:
+                self._set(REJECTED, DISAGREE)
+                return ACT_NONE
+            if v == _VOTE_AGREE or v == _VOTE_ALONE \
+                    or t_s - self.t_step >= _STEP_S + _STEP_WAIT_S:
+                # terrain: reset it, keep the vehicle's height
+                self.mean = 0.0
+                self.noise = 1.0
+                self.t_slow = _NEVER
+                self.n_step = 0
+                self.n_pass = 1
+                self._set(OK, NONE)
+                return ACT_RESET
+        if self.health == OK or self.health == SUSPECT:
+            self._set(SUSPECT, INNOVATION if self.n_step == 1 else TERRAIN_STEP)
+        return ACT_NONE
+
+    def _no_sample(self, t_s, h, c, p_hh):
+        # no valid sample in this frame: a fault only if one was expected for a while
+        gap = t_s - self.t_good
+        if gap <= _NODATA_S and t_s - self.t_bad > _NODATA_S:
+            return
+        if t_s - self.t_bad <= _NODATA_S and self.health == OK:
+            self._set(SUSPECT, INVALID)
+            self.n_pass = 0
+            return
+        if gap <= _NODATA_S:
+            return
+        rp = h / c  # [m] predicted slant range
+        margin = 3.0 * math.sqrt(p_hh) / c + _MARGIN_FRACTION * self.max_range
+        inside = self.min_range + margin < rp < self.max_range - margin
+        self.n_pass = 0
+        self.n_step = 0
+        if not inside:
+            # out of its range window: no data is what a healthy unit gives
+            self.mean = 0.0
+            self.noise = 1.0
+            self.t_slow = _NEVER
+            self._set(NOT_ACQUIRED, OUT_OF_RANGE)
+            return
+        why = INVALID if t_s - self.t_bad <= _FAIL_S else NO_DATA
+        if not self.acquired:
+            self._set(NOT_ACQUIRED, why)
+        elif gap > _FAIL_S:
+            self._set(FAILED, why)
+        elif self.health == OK or self.health == SUSPECT:
+            self._set(SUSPECT, why)
