@@ -60,19 +60,23 @@ class Sim:
         self.acquired = acquire_below is None
         self.vz_floor = vz_floor  # [m/s] slowest descent of the profile
         self.last = {"radar": (0.0, False), "lrf": (0.0, False)}
+        self.last_j = {"radar": 0, "lrf": 0}
         self.t = 0.0
         self.pitch = 0.0
 
     def agl(self):
         return self.z - self.terrain(self.x)
 
-    def _altimeter(self, name, k, period_steps, sigma0, frac, rmax):
-        """(reading, valid, new) for this frame."""
+    def _altimeter(self, name, rate_hz, sigma0, frac, rmax):
+        """(reading, valid, new) for this frame: a sample at each multiple of 1 / rate_hz,
+        delivered in the first frame at or after it (as the harness does)."""
         if not self.fit[name]:
             return 0.0, False, False
-        if k % period_steps:
+        j = math.floor(self.t * rate_hz + 1e-9)
+        if j <= self.last_j[name]:
             r, v = self.last[name]
             return r, v, False
+        self.last_j[name] = j
         c = math.cos(self.pitch)
         r_true = self.agl() / c
         if self.acquire_below is not None and r_true < self.acquire_below:
@@ -110,8 +114,8 @@ class Sim:
             if self.imu_fault is not None:
                 fa = self.imu_fault(self.t, fa)
             pm = self.pitch + self.pitch_noise * self.rng.gauss(0.0, 1.0)
-            rr, rv, rn = self._altimeter("radar", k, 5, 0.5, 0.003, 15000.0)
-            lr, lv, ln = self._altimeter("lrf", k, 10, 0.1, 0.0005, 3000.0)
+            rr, rv, rn = self._altimeter("radar", 20.0, 0.5, 0.003, 15000.0)
+            lr, lv, ln = self._altimeter("lrf", 10.0, 0.1, 0.0005, 3000.0)
             flags = 0
             if rv:
                 flags |= RADAR_VALID | (RADAR_NEW if rn else 0)
