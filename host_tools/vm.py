@@ -18,7 +18,7 @@ from pathlib import Path
 
 from host_tools.errors import UsageError
 
-HEAP_BYTES = 262144  # [bytes] default heap of the VM (a Pico has about 210 KB free)
+HEAP_BYTES = 1 << 30  # [bytes] heap of the VM: the virtual board never collects (boards/virtual.py)
 FUEL = 10**15  # wasm instructions a VM may run: effectively unbounded
 
 
