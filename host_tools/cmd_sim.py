@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from host_tools import runs
+from host_tools import recording, runs
+from host_tools.compare import CheckedTarget
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output directory (default: runs/<scenario name>)")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument("--no-plot", action="store_true", help="skip plot.png")
+    p.add_argument("--no-reference", action="store_true",
+                   help="do not check the commands against the reference model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,10 +37,33 @@ def run(args: argparse.Namespace) -> int:
 
     with runs.target(args.target) as target:
         target.hello()
-        result = run_scenario(scenario, target, progress=progress, target_name=args.target)
+        target.start_recording()
+        flown = target if args.no_reference else CheckedTarget(target)
+        result = run_scenario(scenario, flown, progress=progress, target_name=args.target)
+        recording.write_target(out, target)
     if bar is not None:
         bar.close()
     summary = write_run(result, out, plot=not args.no_plot)
     print(verdict_line(summary))
-    print(f"wrote {out}/summary.json, log.csv" + ("" if args.no_plot else ", plot.png"))
+    ref = summary["reference"]
+    if not args.no_reference:
+        print(f"reference model: {ref['steps_compared']} steps compared, {ref['mismatches']} mismatches"
+              + (f"; first: {ref['first_mismatch']}" if ref.get("first_mismatch") else ""))
+    telemetry = summarize_step_telemetry(result.step_us)
+    if telemetry:
+        print(telemetry)
+    plot = "" if args.no_plot else ", plot.png"
+    print(f"wrote {out}/summary.json, log.csv, frames.bin, commands.bin{plot}")
     return 0 if summary["passed"] else 1
+
+
+def summarize_step_telemetry(step_us: list[int]) -> str:
+    """p50/p99/max of the target's own step timings."""
+    values = sorted(u for u in step_us if u > 0)
+    if not values:
+        return ""
+
+    def pct(p: float) -> int:
+        return values[min(len(values) - 1, int(p * len(values)))]
+
+    return f"step time on the target: p50 {pct(0.5)} us, p99 {pct(0.99)} us, max {values[-1]} us"

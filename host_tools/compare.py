@@ -294,10 +294,12 @@ class CheckedTarget:
     `result(tol)` compares everything seen so far with the model.
     """
 
-    def __init__(self, target, label: str = "") -> None:
+    def __init__(self, target, label: str = "", batch: bool = False) -> None:
         self.target = target
         self.runs: list[Run] = []
         self.label = label
+        if batch:  # the caller compares many runs at once; no check after each run
+            self.check_run = None  # type: ignore[method-assign]
 
     def __getattr__(self, name: str):
         return getattr(self.target, name)
@@ -318,6 +320,14 @@ class CheckedTarget:
 
     def close(self) -> None:
         self.target.close()
+
+    def check_run(self) -> dict:
+        """Compare the last run with the model, forget it, and return summary.json's `reference` block."""
+        if not self.runs:
+            return {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0}
+        run = self.runs.pop()
+        tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
+        return compare_runs([run], tol).reference_block()
 
     def result(self, tol: Tolerance | None = None) -> Result:
         if tol is None:

@@ -23,7 +23,9 @@ that moment (timeout: it was still flying) and the run counts as failed; the row
 kept so the partial log and summary can be written.
 
 A target that has a method `observe_truth(dynamics, terrain)` is shown the true state before
-every step. Only the harness's own test pilot (sim_harness.pilot) uses it.
+every step. Only the harness's own test pilot (sim_harness.pilot) uses it. A target that has a
+method `check_run()` (host_tools.compare.CheckedTarget) is asked, after the run, for the
+back-to-back comparison of its commands with the reference model: `result.reference`.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class RunResult:
     step_us: list[int] = field(default_factory=list)  # [us] the target's own step timings
     wall_s: float = 0.0  # [s] wall-clock time of the run
     init: object = None  # the INIT frame sent
+    reference: dict | None = None  # the back-to-back check of the target's commands, if it was checked
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -223,5 +226,8 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
     result.steps = len(rows)
     result.ran_dry_at = dyn.ran_dry_at
     result.command_clamps = dyn.command_clamps
+    check = getattr(target, "check_run", None)  # a target checked against the reference model
+    if check is not None:
+        result.reference = check()
     result.wall_s = time.perf_counter() - wall0
     return result

@@ -119,22 +119,36 @@ def disperse(s: Scenario, seed: int) -> Scenario:
 
 _TARGET = None
 _FACTORY = None
+_REFERENCE = False
 
 
-def _worker_init(factory) -> None:
-    global _FACTORY, _TARGET
+def _worker_init(factory, reference: bool = False) -> None:
+    global _FACTORY, _TARGET, _REFERENCE
     _FACTORY = factory
     _TARGET = None
+    _REFERENCE = reference
 
 
 def _run_one(task) -> dict:
-    """One dispersed run in a worker; returns a small record (picklable)."""
+    """One dispersed run in a worker; returns a small record (picklable).
+
+    With the reference check on, the record also carries the run's frames and commands
+    ("_run"): the parent compares many runs at once with the vectorised reference model.
+    """
     global _TARGET
     base, seed, target_name = task
     scn = disperse(base, seed)
     if _TARGET is None:
         _TARGET = _FACTORY()
+        if _REFERENCE:
+            from host_tools.compare import CheckedTarget
+
+            _TARGET = CheckedTarget(_TARGET, batch=True)
     result = run_scenario(scn, _TARGET, target_name=target_name)
+    checked_run = None
+    if _REFERENCE and _TARGET.runs:
+        checked_run = _TARGET.runs.pop()
+        checked_run.label = f"seed {seed}"
     if result.target_error:
         try:
             _TARGET.close()
@@ -152,7 +166,51 @@ def _run_one(task) -> dict:
         "est_error_below_100m_m": summ["estimator"]["altitude_error_max_below_100m_m"],
         "false_alarm": any(c["state"] in ALARM for c in summ["faults_declared"]),
         "steps": summ["steps"],
+        "_run": checked_run,
     }
+
+
+class _BatchCheck:
+    """Compares finished runs with the reference model, many at a time."""
+
+    BATCH = 32  # runs per vectorised comparison
+
+    def __init__(self) -> None:
+        self.pending: list = []
+        self.steps = 0
+        self.mismatches = 0
+        self.max_throttle_diff = 0.0
+        self.first: list[str] = []
+        self.flips = 0
+
+    def add(self, run, record: dict) -> None:
+        self.pending.append((run, record))
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        from host_tools.compare import DOUBLE, compare_runs
+
+        result = compare_runs([r for r, _ in self.pending], DOUBLE)
+        self.steps += result.steps_compared
+        self.mismatches += result.mismatches
+        self.max_throttle_diff = max(self.max_throttle_diff, result.max_throttle_diff)
+        self.flips += len(result.flips)
+        for d in result.differences:
+            if d.kind != "mismatch":
+                continue
+            self.first.append(d.message)
+            for run, rec in self.pending:
+                if d.message.startswith(run.label + ":"):
+                    rec["passed"] = False
+                    rec["failures"] = [*rec["failures"], f"reference model mismatch: {d.message}"]
+        self.pending = []
+
+    def block(self) -> dict:
+        return {"steps_compared": self.steps, "max_throttle_diff": self.max_throttle_diff,
+                "mismatches": self.mismatches, "flips": self.flips, "first_mismatches": self.first[:5]}
 
 
 def _percentiles(values) -> dict:
@@ -171,12 +229,14 @@ def _badness(r: dict) -> tuple:
 
 def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_name: str = "cpython",
                    workers: int | None = None, *, target_factory=None, out_dir=None, progress: bool = True,
-                   worst: int = 5) -> dict:
+                   worst: int = 5, reference: bool = False) -> dict:
     """Fly `n` dispersed runs of `scenario` in `workers` processes (default: all cores).
 
     seed: the campaign's base seed (default: the scenario's). target_factory: a picklable
     callable returning an open target (default: host_tools.targets.open_target(target_name)).
     out_dir: if given, montecarlo.json, montecarlo.png and worst/<name>.toml go there.
+    reference: check every command of every run against the reference model (host_tools.compare),
+    in batches of runs in this process; a run with a mismatch fails.
     Returns the statistics (the content of montecarlo.json).
     """
     from sim_harness.library import default_factory
@@ -193,29 +253,38 @@ def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_n
         bar = tqdm(total=n, desc=f"montecarlo {scenario.name}", unit="run")
     t0 = time.perf_counter()
     records = []
+    checker = _BatchCheck() if reference else None
+
+    def collect(rec: dict) -> None:
+        run = rec.pop("_run")
+        if checker is not None and run is not None:
+            checker.add(run, rec)
+        records.append(rec)
+        if bar is not None:
+            bar.update(1)
+
     if workers == 1:
-        _worker_init(factory)
+        _worker_init(factory, reference)
         try:
             for task in tasks:
-                records.append(_run_one(task))
-                if bar is not None:
-                    bar.update(1)
+                collect(_run_one(task))
         finally:
             if _TARGET is not None:
                 _TARGET.close()
     else:
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory,)) as pool:
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, reference)) as pool:
             for rec in pool.imap_unordered(_run_one, tasks, chunksize=1):
-                records.append(rec)
-                if bar is not None:
-                    bar.update(1)
+                collect(rec)
+    if checker is not None:
+        checker.flush()
     wall = time.perf_counter() - t0
     if bar is not None:
         bar.close()
     order = {s: i for i, s in enumerate(seeds)}
     records.sort(key=lambda r: order[r["seed"]])
     stats = _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
+    stats["reference"] = checker.block() if checker is not None else None
     if out_dir is not None:
         _write(scenario, stats, records, Path(out_dir))
     return stats

@@ -115,7 +115,7 @@ def summarize(result: RunResult) -> dict:
         "estimator": estimator_errors(result),
         "faults_declared": changes,
         "false_alarms": sum(1 for c in changes if c["state"] in ALARM),
-        "reference": {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0},
+        "reference": result.reference or {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0},
         "propellant_used_kg": used,
         "propellant_ideal_kg": ideal,
         "propellant_ratio_to_ideal": used / ideal if ideal else None,
@@ -148,6 +148,9 @@ def evaluate_expect(result: RunResult, summary: dict) -> list[str]:
     fails = []
     if result.target_error:
         fails.append(f"target error: {result.target_error}")
+    ref = result.reference
+    if ref and ref.get("mismatches"):
+        fails.append(f"reference model mismatch: {ref.get('first_mismatch') or ref['mismatches']}")
     want = e.outcome or "landed"
     got = summary["outcome"]
     if got != want and not (want == "crashed" and got == "propellant_exhausted"):
