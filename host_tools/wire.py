@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 SYNC = b"\xa5\x5a"
 MAX_LEN = 250
@@ -139,6 +139,7 @@ class Ident:
 
 
 COMMAND_FIELDS = tuple(f.name for f in fields(Command))
+INIT_FIELDS = tuple(f.name for f in fields(Init))
 
 
 def _name(table: tuple[str, ...], index: int) -> str:
@@ -154,15 +155,16 @@ def frame(ftype: int, seq: int, body: bytes = b"") -> bytes:
 
 
 def encode_sensor(s: Sensor) -> bytes:
-    return frame(SENSOR, s.seq, SENSOR_FMT.pack(*astuple(s)[1:]))
+    return frame(SENSOR, s.seq, SENSOR_FMT.pack(s.t_us, s.f_axial, s.f_lateral, s.pitch, s.radar_range,
+                                                s.lrf_range, s.flags))
 
 
 def encode_init(i: Init) -> bytes:
-    return frame(INIT, i.seq, INIT_FMT.pack(*astuple(i)[1:]))
+    return frame(INIT, i.seq, INIT_FMT.pack(*(getattr(i, name) for name in INIT_FIELDS[1:])))
 
 
 def encode_command(c: Command) -> bytes:
-    return frame(COMMAND, c.seq, COMMAND_FMT.pack(*astuple(c)[1:]))
+    return frame(COMMAND, c.seq, COMMAND_FMT.pack(*(getattr(c, name) for name in COMMAND_FIELDS[1:])))
 
 
 def decode_body(ftype: int, seq: int, body: bytes) -> object:
