@@ -106,6 +106,7 @@ class Altimeter:
         self.n_kin = 0  # [samples] since the kinematic check (re)started
         self.rate = 0.0  # [m/s] range rate minus inertial vertical velocity
         self.rate_ratio = 0.0  # [1] rate^2 / (gate^2 * its variance)
+        self.rate_var = 0.0  # [(m/s)^2] variance of rate
         self.frozen = -1.0  # [m] stuck check: the reading being repeated
         self.n_same = 0  # [samples] readings in a row within the band of frozen
         self.d_frozen = 0.0  # [m] inertial travel when frozen was first seen
@@ -209,10 +210,13 @@ class Altimeter:
             fault = NOISY
         elif self.rate_ratio > 1.0:
             fault = RATE
-            if other.in_view(t_s) and other.rate * self.rate > 0.0 \
-                    and other.rate_ratio > _RATE_CALM:
-                # both altimeters move the same way against inertial motion: it is the
-                # inertial data (or the terrain), not this altimeter
+            d = self.rate - other.rate
+            if other.in_view(t_s) and other.t_fast - other.t_slow >= _VOTE_LAG \
+                    and other.rate * self.rate > 0.0 \
+                    and 4.0 * other.rate * other.rate >= self.rate * self.rate \
+                    and d * d <= _GATE2 * (self.rate_var + other.rate_var):
+                # both altimeters move alike against inertial motion: it is the inertial
+                # data (or the terrain's slope), not this altimeter
                 fault = NONE
                 self.doubt = True
         elif self.mean > _MEAN_LIMIT or self.mean < -_MEAN_LIMIT:
@@ -259,10 +263,12 @@ class Altimeter:
         if lag < _MIN_LAG:
             self.rate = 0.0
             self.rate_ratio = 0.0
+            self.rate_var = 0.0
             return
         self.rate = (self.o_fast - self.o_slow) / lag
         var = max(_RATE_VAR, _K_FAST / (2.0 - _K_FAST) - gs) * r_var / (lag * lag) \
             + _RATE_FLOOR * _RATE_FLOOR
+        self.rate_var = var
         self.rate_ratio = self.rate * self.rate / (_GATE2 * var)
 
     def _outlier(self, t_s, nu, r_var, other):
