@@ -50,7 +50,7 @@ class Knowledge:
     vertical_speed_error_mps: float = 0.0  # [m/s]
     vertical_speed_sigma_mps: float = 1.0  # [m/s]
     horizontal_speed_error_mps: float = 0.0  # [m/s]
-    horizontal_speed_sigma_mps: float = 1.0  # [m/s]
+    horizontal_speed_sigma_mps: float = 0.2  # [m/s] a navigation state good to 0.2 m/s (docs/decisions/0005)
     terrain_m: float = 0.0  # [m] prior terrain height under the lander (extension)
     terrain_sigma_m: float = 1000.0  # [m] its uncertainty (extension): a poorly known site
     mass_error_kg: float = 0.0  # [kg] wet mass told minus true (extension)
