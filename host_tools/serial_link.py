@@ -139,6 +139,7 @@ class SerialTarget(Target):
             self.serial.watch = True
             self.deframer = type(self.deframer)()
             self.pending.clear()
+            self.seq = 0  # the caller's first frame is numbered as on every other target
 
     def ensure_loop(self):
         """Make sure the firmware's loop runs (see the module's docstring); return its IDENT."""
