@@ -218,6 +218,9 @@ class InProcessTransport(Transport):
     def read(self, timeout: float) -> bytes:
         data = bytes(self.out)
         self.out.clear()
+        if not data and self.board.errors:
+            # the firmware caught an exception and dropped the frame: say which, at once
+            raise TargetError(f"the firmware raised {self.board.errors[-1]} and dropped the frame")
         return data
 
 

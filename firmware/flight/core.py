@@ -21,7 +21,8 @@ FAULT_TIME_STEP = const(8)
 FAULT_LINK_GAP = const(16)
 
 _MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
-_MAX_PITCH = 1.6  # [rad] beyond the attitude envelope: a corrupt reading
+_MAX_PITCH = 1.4  # [rad] beyond the attitude envelope (|pitch| <= 1.2): a corrupt reading;
+# it also keeps cos(pitch) >= 0.17 for the slant-range geometry
 _MAX_RANGE = 100000.0  # [m] beyond any altimeter's reach
 _MAX_DT = 5.0  # [s] longest gap propagated as it is; longer gaps are clamped
 LINK_GAP_S = 0.5  # [s] a gap between frames longer than this means the link was lost
