@@ -59,7 +59,12 @@ def _engine_and_module(interruptible: bool = False):
     engine = wasmtime.Engine(cfg)
     wasm = _wasm_path()
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lander"
-    key = f"micropython-{wasm.stat().st_size}-{int(wasm.stat().st_mtime)}-{wasmtime.__version__ if hasattr(wasmtime, '__version__') else 'w'}{'-epoch' if interruptible else ''}.cwasm"
+    # a compiled module is only valid for the same wasm file, wasmtime and engine settings
+    from importlib.metadata import version
+
+    stat = wasm.stat()
+    epoch = "-epoch" if interruptible else ""
+    key = f"micropython-{stat.st_size}-{int(stat.st_mtime)}-wasmtime{version('wasmtime')}{epoch}.cwasm"
     compiled = cache / key
     if compiled.is_file():
         try:

@@ -5,9 +5,9 @@
 # sanitise the inputs -> estimator (with the altimeter cross-check) -> guidance.
 from micropython import const
 
+from flight import wire
 from flight.estimator import Estimator
 from flight.guidance import Guidance
-from flight import wire
 
 # core-only flag bits passed to the estimator beside the frame's own bits
 RADAR_BAD = const(32)  # a radar value arrived but was not a usable number

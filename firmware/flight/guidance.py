@@ -94,7 +94,7 @@ class Guidance:
         self.vx = 0.0  # [m/s]
 
     def reset(self, prior):
-        self.__init__()
+        Guidance.__init__(self)
         self.thr.reset(prior)
         self.modes.reset()
         self.mode = self.modes.mode

@@ -37,7 +37,7 @@ class Modes:
         self.low_prop = False
 
     def reset(self):
-        self.__init__()
+        Modes.__init__(self)
         self.mode = MODE_BRAKING
 
     def update(self, t_s, dt, h_low, contact, faults, aiding, k_fit):

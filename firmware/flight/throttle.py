@@ -44,7 +44,7 @@ class Throttle:
         self.hover = 0.0  # [1] throttle that balances gravity at the modelled pitch
 
     def reset(self, prior):
-        self.__init__()
+        Throttle.__init__(self)
         self.mass = prior.mass
         self.dry_mass = prior.dry_mass
         self.max_thrust = prior.max_thrust

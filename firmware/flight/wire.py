@@ -2,8 +2,9 @@
 #
 # Decoding never raises on what arrives over the link: garbage, a bad CRC or a bad
 # length is counted and skipped. Encoding packs into preallocated buffers.
-from micropython import const
 import struct
+
+from micropython import const
 
 try:
     from binascii import crc32
