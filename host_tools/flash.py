@@ -115,14 +115,12 @@ def _stop_loop(port: str) -> None:
     except ValueError as e:
         raise UsageError(str(e)) from None
     try:
-        ident = target._try_hello(1.0)
-        if ident is None:
-            return
-        print(f"{port}: the flight loop is running (firmware {ident.version_text} on {ident.board}): "
-              f"sending EXIT")
-        target.serial.watch = False
         try:
-            target.exit()
+            ident = target.stop_loop()
+            if ident is None:
+                return
+            print(f"{port}: the flight loop was running (firmware {ident.version_text} on {ident.board}): "
+                  f"sent EXIT")
         except TargetError as e:
             raise UsageError(f"the board on {port} runs the flight loop but did not leave it on EXIT "
                              f"({e}); see docs/hardware.md, 'A board stuck in the loop'") from None

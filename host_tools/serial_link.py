@@ -141,6 +141,20 @@ class SerialTarget(Target):
             self.pending.clear()
             self.seq = 0  # the caller's first frame is numbered as on every other target
 
+    def stop_loop(self, timeout: float = HELLO_TIMEOUT):
+        """If the loop runs, send EXIT and wait for BYE (the board returns to its REPL).
+
+        Returns the IDENT of the firmware that was running, or None if nothing answered.
+        """
+        ident = self._try_hello(timeout)
+        if ident is not None:
+            self.serial.watch = False
+            try:
+                self.exit()
+            finally:
+                self.serial.watch = True
+        return ident
+
     def ensure_loop(self):
         """Make sure the firmware's loop runs (see the module's docstring); return its IDENT."""
         link = self.serial

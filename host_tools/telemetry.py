@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from host_tools.wire import Command
@@ -12,7 +13,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         raise ValueError("`values` must not be empty.")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100.0 * len(ordered))))
     return float(ordered[rank - 1])
 
 
