@@ -41,9 +41,10 @@ class Rp2Board:
         self._t0 = time.ticks_us()
         self._one = bytearray(1)
         self._wdt = None  # armed by the first SENSOR frame (flight mode)
-        self._led_next = 0
-        self._link = None
-        self._poll = None
+        self._led_next = time.ticks_ms()
+        self._in = sys.stdin.buffer  # the link's byte streams (USB CDC unless LINK is "uart")
+        self._out = sys.stdout.buffer
+        self._poll = select.poll()
         if machine.freq() != cfg.CLOCK_HZ:
             machine.freq(cfg.CLOCK_HZ)
         self._led = machine.Pin(cfg.LED_PIN, machine.Pin.OUT)
@@ -74,16 +75,13 @@ class Rp2Board:
     def link_open(self):
         cfg = self.cfg
         if cfg.LINK == "uart":
-            self._link = machine.UART(cfg.UART_ID, baudrate=cfg.UART_BAUD,
-                                      tx=machine.Pin(cfg.UART_TX_PIN), rx=machine.Pin(cfg.UART_RX_PIN),
-                                      rxbuf=1024, txbuf=1024)
-            self._in = self._link
-            self._out = self._link
+            uart = machine.UART(cfg.UART_ID, baudrate=cfg.UART_BAUD,
+                                tx=machine.Pin(cfg.UART_TX_PIN), rx=machine.Pin(cfg.UART_RX_PIN),
+                                rxbuf=1024, txbuf=1024)
+            self._in = uart  # type: ignore[assignment]  # a stream with readinto/write, as stdin is
+            self._out = uart  # type: ignore[assignment]
         else:
-            self._in = sys.stdin.buffer
-            self._out = sys.stdout.buffer
             micropython.kbd_intr(-1)  # binary frames must not raise KeyboardInterrupt
-        self._poll = select.poll()
         self._poll.register(self._in, select.POLLIN)
 
     def link_close(self):
@@ -149,7 +147,8 @@ class Rp2Board:
 
     def step_end(self):
         dt = time.ticks_diff(time.ticks_us(), self._t0)
-        self._wdt.feed()
+        if self._wdt is not None:
+            self._wdt.feed()
         return dt, gc.mem_free()
 
     def actuate(self, throttle, pitch_cmd):
