@@ -35,8 +35,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 typecheck: setup
-	$(VENV)/bin/mypy --config-file tools/mypy-pico.ini firmware/main.py firmware/flight $(wildcard boards/pico.py) boards/virtual.py
-	$(VENV)/bin/mypy --config-file tools/mypy-pico2.ini firmware/main.py firmware/flight $(wildcard boards/pico2.py)
+	$(VENV)/bin/mypy --config-file tools/mypy-pico.ini firmware/main.py firmware/flight $(wildcard boards/pico.py boards/rp2board.py) boards/virtual.py
+	$(VENV)/bin/mypy --config-file tools/mypy-pico2.ini firmware/main.py firmware/flight $(wildcard boards/pico2.py boards/rp2board.py)
 
 pytest: setup
 	$(VENV)/bin/python -m pytest -q -n 2
