@@ -1,7 +1,9 @@
 # Entry point on every board: build the board, then serve the link until told to stop.
 #
-# Boot-time escape: a Ctrl-C within the board's boot window, or a file named
-# `noflight` on the filesystem, leaves the board at the REPL (see README).
+# Boot-time escape (the board's flight_enabled()): a Ctrl-C within the board's
+# BOOT_ESCAPE_MS window raises KeyboardInterrupt out of here, and a file named `noflight`
+# on the filesystem returns at once: either leaves the board at the REPL
+# (docs/hardware.md, "A board stuck in the loop").
 import board  # type: ignore[import-not-found]  # the board's definition, copied as board.py
 
 
