@@ -35,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
     def factory():
         target = runs.target(args.target)
-        target.hello()
         if args.no_reference:
             return target
         from host_tools.compare import CheckedTarget

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from host_tools import recording, runs
 from host_tools.compare import CheckedTarget
+from host_tools.telemetry import summarize_step_telemetry
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
             last[0] = int(t_s)
 
     with runs.target(args.target) as target:
-        target.hello()
         target.start_recording()
         flown = target if args.no_reference else CheckedTarget(target)
         result = run_scenario(scenario, flown, progress=progress, target_name=args.target)
@@ -49,21 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_reference:
         print(f"reference model: {ref['steps_compared']} steps compared, {ref['mismatches']} mismatches"
               + (f"; first: {ref['first_mismatch']}" if ref.get("first_mismatch") else ""))
-    telemetry = summarize_step_telemetry(result.step_us)
-    if telemetry:
-        print(telemetry)
+    print(summarize_step_telemetry(recording.read_commands(out / recording.COMMANDS_FILE)))
     plot = "" if args.no_plot else ", plot.png"
     print(f"wrote {out}/summary.json, log.csv, frames.bin, commands.bin{plot}")
     return 0 if summary["passed"] else 1
 
-
-def summarize_step_telemetry(step_us: list[int]) -> str:
-    """p50/p99/max of the target's own step timings."""
-    values = sorted(u for u in step_us if u > 0)
-    if not values:
-        return ""
-
-    def pct(p: float) -> int:
-        return values[min(len(values) - 1, int(p * len(values)))]
-
-    return f"step time on the target: p50 {pct(0.5)} us, p99 {pct(0.99)} us, max {values[-1]} us"

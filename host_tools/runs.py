@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from host_tools.errors import UsageError
-from host_tools.targets import Target, open_target
+from host_tools.targets import Target, TargetError, open_target
 
 
 def load(path: Path):
@@ -22,10 +22,17 @@ def load(path: Path):
 
 
 def target(name: str) -> Target:
+    """An open target that has answered HELLO; no target, or no answer, is a UsageError."""
     try:
-        return open_target(name)
+        t = open_target(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    try:
+        t.hello()
+    except TargetError as e:
+        t.close()
+        raise UsageError(f"{name}: no firmware answers ({e})") from None
+    return t
 
 
 def progress_bar(total_s: float, label: str):
