@@ -27,16 +27,14 @@ import numpy as np
 
 from host_tools import wire
 
-# False until docs/algorithms.md sections 2-3 (estimation, cross-check) are written and
-# transcribed below: until then the estimator is inertial propagation only, and a check
-# against a firmware with the full estimator is expected to fail at its first step.
-ESTIMATOR_IMPLEMENTED = False
+# docs/algorithms.md sections 2-3 (estimation, cross-check) are transcribed below.
+ESTIMATOR_IMPLEMENTED = True
 
 # --- section 1: order of a control step -------------------------------------------------
 LINK_GAP_S = 0.5  # [s] dt above this sets fault flag link_gap
 MAX_DT_S = 5.0  # [s] longest dt propagated; longer is clamped (fault flag time_step)
 MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] |f| at or above this is not a valid inertial reading
-MAX_PITCH = 1.6  # [rad] |pitch| at or above this is not a valid attitude reading
+MAX_PITCH = 1.4  # [rad] |pitch| at or above this is not a valid attitude reading
 MAX_RANGE = 100000.0  # [m] a valid range above this is an invalid value
 RADAR_BAD = 32  # core flag handed to the estimator: a radar value arrived but was unusable
 LRF_BAD = 64
@@ -45,6 +43,55 @@ FAULT_IMU, FAULT_ATTITUDE, FAULT_RANGE_VALUE, FAULT_TIME_STEP, FAULT_LINK_GAP = 
 
 G_MOON = 1.62  # [m/s^2]
 G0 = 9.80665  # [m/s^2]
+
+# --- section 2: estimation ----------------------------------------------------------------
+H, V, Z, B = 0, 1, 2, 3  # indices of the state (h, vz, z, b) and of P
+ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise
+BIAS_SIGMA0 = 0.02  # [m/s^2] prior sigma of the axial bias
+BIAS_RW = 0.0005  # [m/s^2/sqrt(s)] bias random walk
+BIAS_DOUBT_RW = 0.02  # [m/s^2/sqrt(s)] bias random walk while altimeters doubt inertial data
+SLOPE = 0.1  # [1] rms terrain slope
+SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
+LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias (not estimated)
+MIN_VAR = 1e-6  # [(unit)^2] floor of each variance after an update
+AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
+K_INS = 0.001  # [1 per step] pull of v_ins toward vz
+NEVER = -1e9  # [s] the time stamp of "never"
+ACT_NONE, ACT_FUSE, ACT_RESET = 0, 1, 2  # what an aid source answers
+
+# --- section 3: the altimeter cross-check -------------------------------------------------
+RADAR_SIGMA0, RADAR_FRACTION, RADAR_MIN, RADAR_MAX = 0.5, 0.003, 1.0, 15000.0  # [m], [1], [m], [m]
+LRF_SIGMA0, LRF_FRACTION, LRF_MIN, LRF_MAX = 0.1, 0.0005, 1.0, 3000.0  # [m], [1], [m], [m]
+NOT_ACQUIRED, OK, SUSPECT, REJECTED, FAILED = (wire.HEALTH.index(h) for h in (
+    "not_acquired", "ok", "suspect", "rejected", "failed"))
+(NONE, NO_DATA, OUT_OF_RANGE, INNOVATION, STUCK, RATE, DISAGREE, NOISY, TERRAIN_STEP,
+ INVALID) = (wire.REASONS.index(r) for r in (
+    "none", "no_data", "out_of_range", "innovation", "stuck", "rate", "disagree", "noisy",
+    "terrain_step", "invalid_value"))
+VOTE_ALONE, VOTE_AGREE, VOTE_DISAGREE, VOTE_WAIT = range(4)
+GATE = 5.0  # [sigma] innovation gate
+GATE2 = GATE * GATE  # [1]
+K_TEST = 0.05  # [1 per sample] low-pass gain of the mean and noise tests
+MEAN_LIMIT = 1.0  # [1]
+NOISE_LIMIT = 3.0  # [1]
+STUCK_N = 5  # [samples]
+STUCK_BAND = 0.02  # [sigma]
+STUCK_MOTION = 3.0  # [sigma]
+STEP_N = 4  # [samples]
+STEP_S = 0.35  # [s]
+STEP_WAIT_S = 1.5  # [s]
+RECOVER_N = 3  # [samples]
+NODATA_S = 0.5  # [s]
+FAIL_S = 1.5  # [s]
+VIEW_S = 0.5  # [s]
+K_FAST, K_SLOW = 0.25, 0.05  # [1 per sample]
+RATE_VAR = (K_FAST / (2.0 - K_FAST) + K_SLOW / (2.0 - K_SLOW)
+            - 2.0 * K_FAST * K_SLOW / (K_FAST + K_SLOW - K_FAST * K_SLOW))  # [1]
+RATE_CALM = 0.25  # [1]
+RATE_FLOOR = 0.05  # [m/s]
+MIN_LAG, VOTE_LAG = 0.05, 0.5  # [s]
+PITCH_SIGMA = 0.003  # [rad]
+MARGIN_FRACTION = 0.03  # [1]
 
 # --- section 4: guidance and throttle control --------------------------------------------
 K_SIGMA = 3.0  # [1]
@@ -304,43 +351,154 @@ class ReferenceModel:
         for k, v in new.items():
             self.out[k] = np.where(where, v, self.out[k]).astype(self.out[k].dtype)
 
-    # --- section 2 and 3: estimation and the altimeter cross-check -------------------------
+    # --- section 2: estimation ---------------------------------------------------------------
     def _reset_estimator(self, where, p) -> None:
-        z = self._zeros
+        """Section 2, Reset (INIT) for the runs in `where`; p None: the power-on zeros."""
+        n, dt_ = self.n, self.dtype
         if p is None:
-            for a in ("z", "z_sigma", "vz", "vz_sigma", "vx", "vx_sigma", "terrain", "terrain_sigma",
-                      "accel_bias", "accel_bias_sigma", "agl", "agl_sigma", "radar_test_ratio",
-                      "lrf_test_ratio"):
-                setattr(self, a, z())
-            for a in ("radar_health", "radar_reason", "lrf_health", "lrf_reason"):
-                setattr(self, a, np.zeros(self.n, dtype=np.int64))
-            self.aiding = np.zeros(self.n, dtype=bool)
+            self.h, self.vz, self.z, self.b = (self._zeros() for _ in range(4))  # [m, m/s, m, m/s^2]
+            self.P = np.zeros((4, 4, n), dtype=dt_)  # covariance of (h, vz, z, b)
+            self.vx, self.p_vx, self.p_vxb = self._zeros(), self._zeros(), self._zeros()
+            self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
+            self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
+            self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
+                                   RADAR_SIGMA0, RADAR_FRACTION, RADAR_MIN, RADAR_MAX)
+            self.lrf = AidSource(self, "lrf", wire.LRF_VALID, wire.LRF_NEW, LRF_BAD,
+                                 LRF_SIGMA0, LRF_FRACTION, LRF_MIN, LRF_MAX)
+            self._outputs(np.ones(n, dtype=bool), self._zeros())
             return
         f = self._f
-
-        def put(name, value):
-            cur = getattr(self, name)
-            setattr(self, name, np.where(where, value, cur).astype(cur.dtype))
-
-        for a in ("z", "z_sigma", "vz", "vz_sigma", "vx", "vx_sigma", "terrain", "terrain_sigma"):
-            put(a, f(p[a]))
-        for a in ("accel_bias", "accel_bias_sigma", "agl_sigma", "radar_test_ratio",
-                  "lrf_test_ratio"):
-            put(a, 0.0)
-        for a in ("radar_health", "radar_reason", "lrf_health", "lrf_reason"):
-            put(a, 0)
-        put("agl", self.z - self.terrain)
-        put("aiding", False)
+        w = where
+        zs2 = f(p["z_sigma"]) * f(p["z_sigma"])
+        ts2 = f(p["terrain_sigma"]) * f(p["terrain_sigma"])
+        self.h = np.where(w, f(p["z"]) - f(p["terrain"]), self.h)
+        self.vz = np.where(w, f(p["vz"]), self.vz)
+        self.z = np.where(w, f(p["z"]), self.z)
+        self.b = np.where(w, 0.0, self.b).astype(dt_)
+        prior = np.zeros((4, 4, n), dtype=dt_)
+        prior[H, H] = zs2 + ts2
+        prior[H, Z] = prior[Z, H] = prior[Z, Z] = zs2
+        prior[V, V] = f(p["vz_sigma"]) * f(p["vz_sigma"])
+        prior[B, B] = BIAS_SIGMA0 * BIAS_SIGMA0
+        self.P = np.where(w, prior, self.P)
+        self.vx = np.where(w, f(p["vx"]), self.vx)
+        self.p_vx = np.where(w, f(p["vx_sigma"]) * f(p["vx_sigma"]), self.p_vx)
+        self.p_vxb = np.where(w, 0.0, self.p_vxb).astype(dt_)
+        self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
+        self.travel = np.where(w, 0.0, self.travel).astype(dt_)
+        self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
+        self.radar.reset(w)
+        self.lrf.reset(w)
+        self._outputs(w, self._zeros())
 
     def _estimator_step(self, run, t_s, dt, flags, radar_range, lrf_range, faults) -> None:
-        # interim (before docs/algorithms.md section 2): inertial propagation only
-        s, c = np.sin(self.pitch), np.cos(self.pitch)
-        ax = -self.f_axial * s + self.f_lateral * c
-        az = self.f_axial * c + self.f_lateral * s - G_MOON
-        self.z = np.where(run, self.z + (self.vz + 0.5 * az * dt) * dt, self.z)
-        self.vz = np.where(run, self.vz + az * dt, self.vz)
+        """Section 2, Step, for the runs in `run`."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            s, c = np.sin(self.pitch), np.cos(self.pitch)  # 1.
+            self._predict(run, dt, s, c)  # 2.
+            for alt, other, rng in ((self.radar, self.lrf, radar_range),
+                                    (self.lrf, self.radar, lrf_range)):  # 3.
+                act = alt.update(run, t_s, flags, rng, s, c, self.h, self.P[H, H], self.travel, other)
+                fuse = act == ACT_FUSE
+                if fuse.any():
+                    self._fuse(fuse, alt.innov, alt.meas_var * alt.r_scale)
+                reset = act == ACT_RESET
+                if reset.any():
+                    self._reset_terrain(reset, alt.step_mean, alt.meas_var)
+                    other.shifted(reset, alt.step_mean)
+                done = fuse | reset
+                alt.t_fused = np.where(done, t_s, alt.t_fused)
+                self.t_fused = np.where(done, t_s, self.t_fused)
+            doubt = run & (self.radar.doubt | self.lrf.doubt)  # 4.
+            self.P[B, B] = np.where(doubt, self.P[B, B] + BIAS_DOUBT_RW * BIAS_DOUBT_RW * dt,
+                                    self.P[B, B])
+            self._outputs(run, t_s)  # 5.
+
+    def _predict(self, run, dt, s, c) -> None:
+        """Section 2, step 2: inertial propagation and the covariance prediction."""
+        fa = self.f_axial - self.b
+        az = fa * c + self.f_lateral * s - G_MOON
+        ax = -fa * s + self.f_lateral * c
+        dz = (self.vz + 0.5 * az * dt) * dt
+        vz = self.vz + az * dt
+        v_ins = self.v_ins
+        self.travel = np.where(run, self.travel + (v_ins + 0.5 * az * dt) * dt, self.travel)
+        self.v_ins = np.where(run, v_ins + az * dt + K_INS * (vz - v_ins), v_ins)
+        self.h = np.where(run, self.h + dz, self.h)
+        self.z = np.where(run, self.z + dz, self.z)
+        self.vz = np.where(run, vz, self.vz)
         self.vx = np.where(run, self.vx + ax * dt, self.vx)
-        self.agl = np.where(run, self.z - self.terrain, self.agl)
+        # P = F P F^T, F rows h (1, dt, 0, beta), vz (0, 1, 0, gamma), z (0, dt, 1, beta), b (0, 0, 0, 1)
+        P = self.P
+        beta = -0.5 * c * dt * dt
+        gamma = -c * dt
+        A = np.empty_like(P)
+        A[H] = P[H] + dt * P[V] + beta * P[B]
+        A[V] = P[V] + gamma * P[B]
+        A[Z] = P[Z] + dt * P[V] + beta * P[B]
+        A[B] = P[B]
+        Pn = np.empty_like(P)
+        Pn[:, H] = A[:, H] + dt * A[:, V] + beta * A[:, B]
+        Pn[:, V] = A[:, V] + gamma * A[:, B]
+        Pn[:, Z] = A[:, Z] + dt * A[:, V] + beta * A[:, B]
+        Pn[:, B] = A[:, B]
+        Pn = 0.5 * (Pn + Pn.transpose(1, 0, 2))  # the diagonal is unchanged: 0.5 (p + p) = p
+        Pn[V, V] += ACC_PSD * ACC_PSD * dt
+        Pn[B, B] += BIAS_RW * BIAS_RW * dt
+        Pn[H, H] += SLOPE * SLOPE * (self.vx * self.vx + self.p_vx) * SLOPE_TIME * dt
+        self.P = np.where(run, Pn, P)
+        lat = LAT_BIAS_SIGMA * LAT_BIAS_SIGMA
+        p_vx = self.p_vx + dt * (2.0 * self.p_vxb + dt * lat) + ACC_PSD * ACC_PSD * dt
+        self.p_vx = np.where(run, p_vx, self.p_vx)
+        self.p_vxb = np.where(run, self.p_vxb + dt * lat, self.p_vxb)
+
+    def _fuse(self, where, nu, r_var) -> None:
+        """Section 2, step 3, fuse: the scalar update with H = (1, 0, 0, 0)."""
+        P = self.P
+        ph = P[:, H].copy()
+        s_var = ph[H] + r_var
+        gain = ph / s_var
+        x = np.stack((self.h, self.vz, self.z, self.b)) + gain * nu
+        Pn = P - ph[:, None] * ph[None, :] / s_var
+        for i in range(4):
+            Pn[i, i] = np.where(Pn[i, i] < MIN_VAR, MIN_VAR, Pn[i, i])
+        self.P = np.where(where, Pn, P)
+        self.h, self.vz, self.z, self.b = (np.where(where, x[i], old) for i, old in
+                                           enumerate((self.h, self.vz, self.z, self.b)))
+
+    def _reset_terrain(self, where, offset, r_var) -> None:
+        """Section 2, step 3, reset terrain: h jumps by the offset, its error is the measurement's."""
+        self.h = np.where(where, self.h + offset, self.h)
+        P = self.P.copy()
+        P[H, :] = np.where(where, 0.0, P[H, :])
+        P[:, H] = np.where(where, 0.0, P[:, H])
+        P[H, H] = np.where(where, r_var, self.P[H, H])
+        self.P = P
+
+    def _outputs(self, where, t_s) -> None:
+        """Section 2, step 5."""
+        P = self.P
+
+        def put(name, value):
+            cur = getattr(self, name, None)
+            value = np.asarray(value)
+            setattr(self, name, value if cur is None else np.where(where, value, cur))
+
+        put("agl", self.h)
+        put("agl_sigma", np.sqrt(P[H, H]))
+        put("vz_sigma", np.sqrt(P[V, V]))
+        put("z_sigma", np.sqrt(P[Z, Z]))
+        put("accel_bias", self.b)
+        put("accel_bias_sigma", np.sqrt(P[B, B]))
+        put("terrain", self.z - self.h)
+        put("terrain_sigma", np.sqrt(np.maximum(0.0, P[Z, Z] - 2.0 * P[H, Z] + P[H, H])))
+        put("vx_sigma", np.sqrt(self.p_vx))
+        put("aiding", t_s - self.t_fused <= AIDING_S)
+        for name in ("radar", "lrf"):
+            a = getattr(self, name)
+            put(f"{name}_test_ratio", a.test_ratio)
+            put(f"{name}_health", a.health)
+            put(f"{name}_reason", a.reason)
 
     # --- section 4 and 5: guidance, throttle and modes ------------------------------------
     def _reset_guidance(self, where, p) -> None:
@@ -571,3 +729,256 @@ def margin(t_left, v, sig):
         mid = band / (2.0 * sig)
     return np.where(band <= 0.0, 0.0, np.where(band >= 2.0 * K_SIGMA * sig, K_SIGMA, mid)).astype(
         np.result_type(t_left))
+
+
+# --- section 3: the altimeter cross-check -------------------------------------------------
+class AidSource:
+    """One altimeter as an aid source (docs/algorithms.md section 3), for n runs at once.
+
+    Every field of the status record and of the tests is an array of shape (n,); `update`
+    returns, per run, what the estimator must do: ACT_NONE, ACT_FUSE or ACT_RESET. Each phase of
+    the document is one method; `m` is always the mask of the runs the phase applies to.
+    """
+
+    FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
+              "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
+              "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_var")
+    INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin")
+    BOOLS = ("acquired", "doubt")
+    RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
+             "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
+
+    def __init__(self, model: ReferenceModel, name: str, valid_bit: int, new_bit: int, bad_bit: int,
+                 sigma0: float, fraction: float, r_min: float, r_max: float) -> None:
+        self.model = model
+        self.name = name
+        self.valid_bit, self.new_bit, self.bad_bit = valid_bit, new_bit, bad_bit
+        self.sigma0 = sigma0  # [m] noise at zero range
+        self.fraction = fraction  # [1] noise per metre of range
+        self.r_min, self.r_max = r_min, r_max  # [m] range window
+        n, dt_ = model.n, model.dtype
+        for a in self.FLOATS:
+            setattr(self, a, np.full(n, self.RESET.get(a, 0.0), dtype=dt_))
+        for a in self.INTS:
+            setattr(self, a, np.full(n, self.RESET.get(a, 0), dtype=np.int64))
+        for a in self.BOOLS:
+            setattr(self, a, np.zeros(n, dtype=bool))
+
+    def _put(self, m, **values) -> None:
+        """Set fields of the runs in mask m."""
+        for a, v in values.items():
+            cur = getattr(self, a)
+            setattr(self, a, np.where(m, v, cur).astype(cur.dtype, copy=False))
+
+    def _set(self, m, health, reason) -> None:
+        self._put(m, health=health, reason=reason)
+
+    def _decide(self, what, value, threshold, scale, m) -> None:
+        self.model._decide(f"{self.name}: {what}", value, threshold, scale, m)
+
+    def reset(self, m) -> None:
+        """Reset: every field to its initial value."""
+        self._put(m, **{a: self.RESET.get(a, 0) for a in self.FLOATS + self.INTS + self.BOOLS})
+
+    # --- predicates, as the other altimeter answers them ---------------------------------------
+    def in_view(self, t):
+        return (t - self.t_good <= VIEW_S) & (self.health != REJECTED) & (self.health != FAILED)
+
+    def passing(self, t, m):
+        """Fused recently and every test passes: it can outvote the other altimeter."""
+        self._decide("passing: noise <= NOISE_LIMIT", self.noise, NOISE_LIMIT, 1.0, m)
+        self._decide("passing: rate_ratio <= RATE_CALM", self.rate_ratio, RATE_CALM, 1.0, m)
+        return ((self.health == OK) & (t - self.t_fused <= VIEW_S) & (self.n_step == 0)
+                & (self.noise <= NOISE_LIMIT) & (self.rate_ratio <= RATE_CALM)
+                & (self.t_fast - self.t_slow >= VOTE_LAG))
+
+    def vote(self, t, t_step, offset, var, m):
+        """This altimeter's vote on the other's terrain-step candidate (offset [m], var [m^2])."""
+        alone = (self.t_good < t_step) | ~self.in_view(t)
+        no_step = self.n_step == 0
+        d = self.step_mean - offset
+        lim = GATE2 * (var + self.meas_var)
+        self._decide("vote: test_ratio <= 1", self.test_ratio, 1.0, 1.0, m & ~alone & no_step)
+        self._decide("vote: step offsets agree", d * d, lim, SCALE_H * SCALE_H,
+                     m & ~alone & ~no_step & (self.n_step >= 2))
+        agree = (self.n_step >= 2) & (d * d <= lim)
+        return np.select([alone, no_step & (self.test_ratio <= 1.0), no_step, agree],
+                         [VOTE_ALONE, VOTE_DISAGREE, VOTE_WAIT, VOTE_AGREE], VOTE_WAIT)
+
+    def shifted(self, m, offset) -> None:
+        """The terrain was reset by offset [m]: a candidate of this altimeter saw the same step."""
+        m = m & (self.n_step > 0)
+        self._put(m, step_mean=self.step_mean - offset, mean=0.0, noise=1.0, t_slow=NEVER)
+
+    # --- update, in the document's order ------------------------------------------------------
+    def update(self, run, t, flags, rng, s, c, h, p_hh, travel, o):
+        act = np.zeros(self.model.n, dtype=np.int64)
+        # 1.
+        self._put(run, doubt=False, r_scale=1.0)
+        self._put(run & ((flags & self.bad_bit) != 0), t_bad=t)
+        # 2.
+        has = ((flags & self.valid_bit) != 0) & ((flags & self.new_bit) != 0)
+        outside = run & has & ((rng < self.r_min) | (rng > self.r_max))
+        self._put(outside, t_bad=t)
+        self._no_sample(run & (~has | outside), t, h, c, p_hh)
+        m = run & has & ~outside
+        if not m.any():
+            return act
+        # 3. the sample
+        sig = self.sigma0 + self.fraction * rng  # [m]
+        e = rng * s * PITCH_SIGMA  # [m]
+        r_var = sig * sig * c * c + e * e  # [m^2]
+        hm = rng * c
+        nu = hm - h
+        s_var = p_hh + r_var
+        ratio = nu * nu / (GATE2 * s_var)
+        self._put(m, meas=hm, meas_var=r_var, innov=nu, innov_var=s_var, test_ratio=ratio)
+        self._kinematic_restart(m & (t - self.t_good > NODATA_S))
+        self._put(m, t_good=t, acquired=True)
+        x = nu / np.sqrt(s_var)
+        self._put(m, mean=self.mean + K_TEST * (clamp(x, -GATE, GATE) - self.mean),
+                  noise=self.noise + K_TEST * (np.minimum(GATE2, x * x) - self.noise))
+        # 4. stuck
+        band = STUCK_BAND * sig
+        same = m & (np.abs(rng - self.frozen) <= band)
+        self._put(m, n_same=np.where(same, self.n_same + 1, 1))
+        self._put(m & ~same, frozen=rng, d_frozen=travel)
+        moved = np.abs(travel - self.d_frozen)
+        self._decide("stuck: travel > STUCK_MOTION sigma", moved, STUCK_MOTION * sig, SCALE_H,
+                     m & (self.n_same >= STUCK_N))
+        stuck = m & (self.n_same >= STUCK_N) & (moved > STUCK_MOTION * sig)
+        self._set(stuck, REJECTED, STUCK)
+        self._put(stuck, n_pass=0, n_step=0)
+        m &= ~stuck
+        # 5. outside the gate
+        self._decide("test_ratio > 1", ratio, 1.0, 1.0, m)
+        out = m & (ratio > 1.0)
+        if out.any():
+            act = np.where(out, self._outlier(out, t, nu, r_var, o), act)
+        m &= ~out
+        # 6. inside the gate
+        self._put(m, n_step=0)
+        self._kinematic(m, t, hm - travel, r_var)
+        # 7. the tests, first that fails
+        fault = self._tests(m, t, o)
+        # 8. with a fault: outvoted, or alone
+        faulty = m & (fault != NONE)
+        self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
+                     faulty & (fault == DISAGREE))
+        outvoted = (faulty & o.passing(t, faulty)
+                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
+        self._set(outvoted, REJECTED, fault)
+        self._put(outvoted, n_pass=0)
+        alone = faulty & ~outvoted
+        noisy = alone & (fault == NOISY)
+        self._put(noisy, r_scale=self.noise)
+        noisy_fused = noisy & ((self.health == OK) | (self.health == SUSPECT))
+        self._set(noisy_fused, SUSPECT, NOISY)
+        act = np.where(noisy_fused, ACT_FUSE, act)
+        self._put(alone & ~noisy, doubt=True)
+        # 9. a passing sample
+        m &= ~outvoted & ~noisy_fused
+        self._put(m, n_pass=self.n_pass + 1)
+        was_ok = m & (self.health == OK)
+        recovered = m & ~was_ok & (self.n_pass >= RECOVER_N)
+        self._set(recovered, OK, NONE)
+        return np.where(was_ok | recovered, ACT_FUSE, act)
+
+    def _tests(self, m, t, o):
+        """Step 7: the noise, rate and mean tests; the first that fails is the fault."""
+        self._decide("noise > NOISE_LIMIT", self.noise, NOISE_LIMIT, 1.0, m)
+        noisy = self.noise > NOISE_LIMIT
+        self._decide("rate_ratio > 1", self.rate_ratio, 1.0, 1.0, m & ~noisy)
+        rate = m & ~noisy & (self.rate_ratio > 1.0)
+        # both altimeters move alike against inertial motion: the inertial data or the terrain
+        d = self.rate - o.rate
+        lim = GATE2 * (self.rate_var + o.rate_var)
+        look = rate & o.in_view(t) & (o.t_fast - o.t_slow >= VOTE_LAG)
+        self._decide("common mode: rate * other's > 0", o.rate * self.rate, 0.0, SCALE_V * SCALE_V, look)
+        self._decide("common mode: 4 other's rate^2 >= rate^2", 4.0 * o.rate * o.rate,
+                     self.rate * self.rate, SCALE_V * SCALE_V, look)
+        self._decide("common mode: rates agree", d * d, lim, SCALE_V * SCALE_V, look)
+        common = (look & (o.rate * self.rate > 0.0) & (4.0 * o.rate * o.rate >= self.rate * self.rate)
+                  & (d * d <= lim))
+        self._put(common, doubt=True)
+        rest = m & ~noisy & ~rate
+        self._decide("|mean| > MEAN_LIMIT", np.abs(self.mean), MEAN_LIMIT, 1.0, rest)
+        return np.select([m & noisy, rate & ~common, rest & (np.abs(self.mean) > MEAN_LIMIT)],
+                         [NOISY, RATE, DISAGREE], NONE)
+
+    def _outlier(self, m, t, nu, r_var, o):
+        """A sample outside the gate: a spike, a sick altimeter or a terrain step."""
+        act = np.zeros(self.model.n, dtype=np.int64)
+        self._put(m, n_pass=0)
+        d = nu - self.step_mean
+        tol = GATE2 * 2.0 * r_var
+        self._decide("step candidate: consistent", d * d, tol, SCALE_H * SCALE_H, m & (self.n_step > 0))
+        joins = m & (self.n_step > 0) & (d * d <= tol)
+        n_step = np.where(joins, self.n_step + 1, 1)
+        self._put(m, step_mean=np.where(joins, self.step_mean + d / n_step, nu), n_step=n_step)
+        self._put(m & ~joins, t_step=t)
+        mature = m & (self.n_step >= STEP_N) & (t - self.t_step >= STEP_S)
+        v = o.vote(t, self.t_step, self.step_mean, r_var, mature)
+        disagree = mature & (v == VOTE_DISAGREE)
+        self._set(disagree, REJECTED, DISAGREE)
+        terrain = mature & ~disagree & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
+                                        | (t - self.t_step >= STEP_S + STEP_WAIT_S))
+        self._put(terrain, mean=0.0, noise=1.0, n_step=0, n_pass=1)
+        self._kinematic_restart(terrain)
+        self._set(terrain, OK, NONE)
+        act = np.where(terrain, ACT_RESET, act)
+        held = m & ~disagree & ~terrain & ((self.health == OK) | (self.health == SUSPECT))
+        self._set(held, SUSPECT, np.where(self.n_step == 1, INNOVATION, TERRAIN_STEP))
+        return act
+
+    def _no_sample(self, m, t, h, c, p_hh) -> None:
+        """No valid sample in this frame: a fault only if one was expected for a while."""
+        gap = t - self.t_good
+        bad_age = t - self.t_bad
+        m = m & ~((gap <= NODATA_S) & (bad_age > NODATA_S))
+        invalid = m & (bad_age <= NODATA_S) & (self.health == OK)
+        self._set(invalid, SUSPECT, INVALID)
+        self._put(invalid, n_pass=0)
+        m = m & ~invalid & (gap > NODATA_S)
+        if not m.any():
+            return
+        rp = h / c  # [m] predicted slant range
+        margin = 3.0 * np.sqrt(p_hh) / c + MARGIN_FRACTION * self.r_max
+        lo, hi = self.r_min + margin, self.r_max - margin
+        self._decide("window: min + margin < rp", rp, lo, SCALE_H, m)
+        self._decide("window: rp < max - margin", rp, hi, SCALE_H, m)
+        inside = (lo < rp) & (rp < hi)
+        self._put(m, n_pass=0, n_step=0)
+        out = m & ~inside
+        self._put(out, mean=0.0, noise=1.0)
+        self._kinematic_restart(out)
+        self._set(out, NOT_ACQUIRED, OUT_OF_RANGE)
+        m = m & inside
+        why = np.where(bad_age <= FAIL_S, INVALID, NO_DATA)
+        self._set(m & ~self.acquired, NOT_ACQUIRED, why)
+        m = m & self.acquired
+        self._set(m & (gap > FAIL_S), FAILED, why)
+        self._set(m & ~(gap > FAIL_S) & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, why)
+
+    # --- the kinematic check ---------------------------------------------------------------------
+    def _kinematic_restart(self, m) -> None:
+        self._put(m, t_slow=NEVER)
+
+    def _kinematic(self, m, t, o_k, r_var) -> None:
+        """Range rate against inertial motion: fast minus slow low-pass of o_k over their lag."""
+        self._put(m & (self.t_slow == NEVER), n_kin=0)
+        self._put(m, n_kin=self.n_kin + 1)
+        inv_n = (1.0 / np.maximum(self.n_kin, 1)).astype(self.model.dtype)
+        gf = np.maximum(K_FAST, inv_n)
+        gs = np.maximum(K_SLOW, inv_n)
+        self._put(m, o_fast=self.o_fast + gf * (o_k - self.o_fast),
+                  o_slow=self.o_slow + gs * (o_k - self.o_slow),
+                  t_fast=self.t_fast + gf * (t - self.t_fast),
+                  t_slow=self.t_slow + gs * (t - self.t_slow))
+        lag_ = self.t_fast - self.t_slow
+        short = lag_ < MIN_LAG
+        rate = (self.o_fast - self.o_slow) / lag_
+        var = np.maximum(RATE_VAR, K_FAST / (2.0 - K_FAST) - gs) * r_var / (lag_ * lag_) \
+            + RATE_FLOOR * RATE_FLOOR
+        self._put(m & short, rate=0.0, rate_ratio=0.0, rate_var=0.0)
+        self._put(m & ~short, rate=rate, rate_var=var, rate_ratio=rate * rate / (GATE2 * var))
