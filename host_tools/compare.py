@@ -151,7 +151,11 @@ def _fmt(v: object) -> str:
     return repr(float(v)) if isinstance(v, float | np.floating) else repr(int(v))  # type: ignore[arg-type]
 
 
-_ALL_FIELDS = ("t_us",) + FLOAT_FIELDS + EXACT_FIELDS[1:] + COUNTER_FIELDS
+# in the order of a control step, discrete fields first (core's flags and counters, the
+# altimeters' health, the mode): when several differ in one step, the first names the cause
+_ALL_FIELDS = (("t_us", "steps", "fault_flags") + COUNTER_FIELDS
+               + ("radar_health", "radar_reason", "lrf_health", "lrf_reason", "mode") + FLOAT_FIELDS)
+assert sorted(_ALL_FIELDS) == sorted(EXACT_FIELDS + COUNTER_FIELDS + FLOAT_FIELDS)
 
 
 def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "") -> Result:
@@ -250,6 +254,8 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 tv, mv = tvals[name][k, i], out[name][i] if name in out else None
                 if name in COUNTER_FIELDS:
                     mv = (model.frames_rejected[i] if name == "frames_rejected" else 0) + base[name][i]
+                if name not in FLOAT_FIELDS:  # kept as floats beside the float fields
+                    tv, mv = int(tv), int(mv)  # type: ignore[arg-type]
                 what = f"field {name}: target {_fmt(tv)}, model {_fmt(mv)}"
             else:
                 name = "answer"

@@ -4,16 +4,11 @@ the float32 reference model (docs/reference.md, "Single precision")."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from test_targets import PRIOR, canned_frames
 
-from host_tools import reference, wire
+from host_tools import wire
 from host_tools.compare import SINGLE, CheckedTarget
 from host_tools.f32emu import PicoEmuTarget, rewrite_source
-
-needs_estimator = pytest.mark.skipif(
-    not reference.ESTIMATOR_IMPLEMENTED,
-    reason="reference model: docs/algorithms.md sections 2-3 not transcribed yet")
 
 
 def test_the_rewrite_makes_every_float_literal_single_precision():
@@ -33,7 +28,6 @@ def test_the_emulated_pico_reports_a_32_bit_float_width():
         t.close()
 
 
-@needs_estimator
 def test_the_emulated_pico_stays_inside_the_single_tolerance_of_the_float32_model():
     # GIVEN the firmware computing in binary32 WHEN fed the canned descent stream
     target = CheckedTarget(PicoEmuTarget())

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from test_targets import PRIOR, canned_frames
 
-from host_tools import recording, reference, wire
+from host_tools import recording, wire
 from host_tools.cli import main
 from host_tools.targets import CPythonTarget
-
-needs_estimator = pytest.mark.skipif(
-    not reference.ESTIMATOR_IMPLEMENTED,
-    reason="reference model: docs/algorithms.md sections 2-3 not transcribed yet")
 
 
 def record_session(directory, n=50, firmware_dir=None):
@@ -59,7 +54,6 @@ def test_replay_of_garbage_exits_2(tmp_path, capsys):
     assert "no frame at byte 0" in capsys.readouterr().err
 
 
-@needs_estimator
 def test_replay_of_a_session_agrees_with_the_model(tmp_path, capsys):
     # GIVEN a session recorded on the cpython target WHEN replayed on it THEN exit 0
     record_session(tmp_path, n=200)
@@ -69,7 +63,6 @@ def test_replay_of_a_session_agrees_with_the_model(tmp_path, capsys):
     assert "every command agrees" in out.out
 
 
-@needs_estimator
 def test_replay_against_a_perturbed_recording_exits_1_naming_step_field_and_frame(tmp_path, capsys):
     # GIVEN a commands.bin whose 7th command was changed (a board that answered wrongly)
     record_session(tmp_path, n=20)
