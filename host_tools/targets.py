@@ -257,8 +257,14 @@ class ProcessTransport(Transport):
         return data
 
     def describe_failure(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return "it is still running"
+        if self.proc.stderr is None:
+            return ""
+        if self.proc.poll() is None:
+            # still running: show what it has said on stderr so far, without waiting for more
+            os.set_blocking(self.proc.stderr.fileno(), False)
+            said = self.proc.stderr.read() or b""
+            tail = said.decode("utf-8", "replace").strip().splitlines()[-6:]
+            return "it is still running" + (", and said: " + " | ".join(tail) if tail else "")
         tail = self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()[-6:]
         return "its last words: " + (" | ".join(tail) if tail else "(nothing)")
 
@@ -285,15 +291,41 @@ class CPythonTarget(Target):
 
 
 class VMTarget(Target):
+    """The firmware in the MicroPython VM.
+
+    The virtual board never collects garbage (boards/virtual.py), so a VM serves runs until
+    its heap runs low: before an INIT, a VM with less free heap than a long run needs is
+    replaced by a freshly started one, as a board would be power-cycled between runs.
+    """
+
     name = "vm"
     reply_timeout = 20.0  # [s] the first answer waits for the VM to start
+    heap_for_a_run = 410 * 2**20  # [bytes] a 900 s run at 50 Hz, about 9 KB a step
 
     def __init__(self, board: str = "virtual") -> None:
-        from host_tools.vm import start_vm
-
         self._tmp = tempfile.TemporaryDirectory(prefix="lander-vm-")
         self.image = build_image(board, Path(self._tmp.name))
-        super().__init__(ProcessTransport(start_vm(self.image), "the MicroPython VM"))
+        self.heap_free: int | None = None  # [bytes] as the last COMMAND reported
+        super().__init__(self._start())
+
+    def _start(self) -> ProcessTransport:
+        from host_tools.vm import start_vm
+
+        return ProcessTransport(start_vm(self.image), "the MicroPython VM")
+
+    def init(self, init: wire.Init) -> bool:
+        if self.heap_free is not None and self.heap_free < self.heap_for_a_run:
+            self.transport.close()
+            self.transport = self._start()
+            self.deframer = wire.Deframer()
+            self.pending.clear()
+            self.heap_free = None
+        return super().init(init)
+
+    def step(self, sensor: wire.Sensor) -> wire.Command:
+        cmd = super().step(sensor)
+        self.heap_free = cmd.heap_free
+        return cmd
 
     def close(self) -> None:
         super().close()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from host_tools.errors import UsageError
 
-HEAP_BYTES = 1 << 30  # [bytes] heap of the VM: the virtual board never collects (boards/virtual.py)
+HEAP_BYTES = 1 << 29  # [bytes] heap of the VM, the largest this build takes (larger sizes wrap around);
+# the virtual board never collects garbage (boards/virtual.py)
 FUEL = 10**15  # wasm instructions a VM may run: effectively unbounded
 
 

@@ -89,3 +89,20 @@ def test_a_noflight_file_keeps_the_loop_from_starting(tmp_path):
 def test_unknown_target_is_a_usage_error():
     with pytest.raises(ValueError, match="unknown target 'pico'"):
         open_target("pico")
+
+
+@pytest.mark.vm
+def test_the_vm_target_starts_a_fresh_vm_when_the_heap_left_cannot_hold_a_run():
+    # GIVEN a VM target that has flown, and a run that needs more heap than it has left
+    with open_target("vm") as target:
+        target.hello()
+        frames = canned_frames(5)
+        assert target.init(wire.Init(**PRIOR.__dict__))
+        first = [target.step(wire.Sensor(**f.__dict__)) for f in frames]
+        old_pid = target.transport.proc.pid  # type: ignore[attr-defined]
+        target.heap_for_a_run = first[-1].heap_free + 1  # type: ignore[attr-defined]
+        # WHEN the next run starts THEN it flies in a new VM, with the same answers
+        assert target.init(wire.Init(**PRIOR.__dict__))
+        again = [target.step(wire.Sensor(**f.__dict__)) for f in frames]
+        assert target.transport.proc.pid != old_pid  # type: ignore[attr-defined]
+        assert [c.agl for c in again] == [c.agl for c in first]
