@@ -799,7 +799,7 @@ class AidSource:
         d = self.step_mean - offset
         lim = GATE2 * (var + self.meas_var)
         self._decide("vote: test_ratio <= 1", self.test_ratio, 1.0, 1.0, m & ~alone & no_step)
-        self._decide("vote: step offsets agree", d * d, lim, SCALE_H * SCALE_H,
+        self._decide("vote: |step offsets' difference| <= GATE sigma", np.abs(d), np.sqrt(lim), SCALE_H,
                      m & ~alone & ~no_step & (self.n_step >= 2))
         agree = (self.n_step >= 2) & (d * d <= lim)
         return np.select([alone, no_step & (self.test_ratio <= 1.0), no_step, agree],
@@ -894,10 +894,13 @@ class AidSource:
         d = self.rate - o.rate
         lim = GATE2 * (self.rate_var + o.rate_var)
         look = rate & o.in_view(t) & (o.t_fast - o.t_slow >= VOTE_LAG)
-        self._decide("common mode: rate * other's > 0", o.rate * self.rate, 0.0, SCALE_V * SCALE_V, look)
-        self._decide("common mode: 4 other's rate^2 >= rate^2", 4.0 * o.rate * o.rate,
-                     self.rate * self.rate, SCALE_V * SCALE_V, look)
-        self._decide("common mode: rates agree", d * d, lim, SCALE_V * SCALE_V, look)
+        # (the products and squares are recorded by their factors and roots: a margin on the
+        # square of a small number would be far below its rounding)
+        self._decide("common mode: sign of rate", self.rate, 0.0, SCALE_V, look)
+        self._decide("common mode: sign of other's rate", o.rate, 0.0, SCALE_V, look)
+        self._decide("common mode: 2 |other's rate| >= |rate|", 2.0 * np.abs(o.rate),
+                     np.abs(self.rate), SCALE_V, look)
+        self._decide("common mode: |rate - other's| <= GATE sigma", np.abs(d), np.sqrt(lim), SCALE_V, look)
         common = (look & (o.rate * self.rate > 0.0) & (4.0 * o.rate * o.rate >= self.rate * self.rate)
                   & (d * d <= lim))
         self._put(common, doubt=True)
@@ -912,7 +915,8 @@ class AidSource:
         self._put(m, n_pass=0)
         d = nu - self.step_mean
         tol = GATE2 * 2.0 * r_var
-        self._decide("step candidate: consistent", d * d, tol, SCALE_H * SCALE_H, m & (self.n_step > 0))
+        self._decide("step candidate: |nu - step_mean| <= GATE sigma", np.abs(d), np.sqrt(tol), SCALE_H,
+                     m & (self.n_step > 0))
         joins = m & (self.n_step > 0) & (d * d <= tol)
         n_step = np.where(joins, self.n_step + 1, 1)
         self._put(m, step_mean=np.where(joins, self.step_mean + d / n_step, nu), n_step=n_step)
