@@ -44,7 +44,8 @@ _VOTE_WAIT = const(3)  # the other cannot tell yet
 _GATE = 5.0  # [sigma] innovation gate
 _GATE2 = 25.0  # [1] _GATE squared
 _K_TEST = 0.05  # [1] low-pass gain per sample of the mean and noise tests
-_MEAN_LIMIT = 1.0  # [1] |low-passed normalised innovation| above: readings drift from inertial motion
+_MEAN_LIMIT = 1.0  # [1] |low-passed normalised innovation| above (plus the calibration allowance): drift
+_K_CAL = 4.0  # [sigma] calibration error (bias, scale) a healthy unit may have, in its 1-sigma
 _NOISE_LIMIT = 3.0  # [1] low-passed normalised innovation squared above: noisy
 _STUCK_N = const(5)  # [samples] identical readings in a row ...
 _STUCK_BAND = 0.02  # [sigma] ... within this band of the first ...
@@ -71,13 +72,15 @@ _NEVER = -1.0e9  # [s] time stamp of "never"
 
 
 class Altimeter:
-    def __init__(self, valid_bit, new_bit, bad_bit, noise_m, noise_fraction,
-                 min_range, max_range):
+    def __init__(self, valid_bit, new_bit, bad_bit, noise_m, noise_fraction, cal_m,
+                 cal_fraction, min_range, max_range):
         self.valid_bit = valid_bit
         self.new_bit = new_bit
         self.bad_bit = bad_bit
         self.noise_m = noise_m  # [m] 1-sigma noise of a reading at zero range
         self.noise_fraction = noise_fraction  # [1] 1-sigma noise per metre of range
+        self.cal_m = cal_m  # [m] 1-sigma calibration bias of a healthy unit
+        self.cal_fraction = cal_fraction  # [1] 1-sigma calibration scale error of a healthy unit
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
         self.reset()
@@ -107,6 +110,7 @@ class Altimeter:
         self.rate = 0.0  # [m/s] range rate minus inertial vertical velocity
         self.rate_ratio = 0.0  # [1] rate^2 / (gate^2 * its variance)
         self.rate_var = 0.0  # [(m/s)^2] variance of rate
+        self.rate_ratio0 = 0.0  # [1] rate^2 / (gate^2 * its variance with a perfect inertial velocity)
         self.frozen = -1.0  # [m] stuck check: the reading being repeated
         self.n_same = 0  # [samples] readings in a row within the band of frozen
         self.d_frozen = 0.0  # [m] inertial travel when frozen was first seen
@@ -148,10 +152,11 @@ class Altimeter:
             self.noise = 1.0
             self.t_slow = _NEVER
 
-    def update(self, t_s, flags, rng, s, c, h, p_hh, travel, other):
+    def update(self, t_s, flags, rng, s, c, h, p_hh, travel, v_var, other):
         # one control step. rng [m] slant range, s, c sine and cosine of pitch, h [m] and
         # p_hh [m^2] the estimator's height above terrain and its variance, travel [m] the
-        # inertial vertical travel, other the other Altimeter
+        # inertial vertical travel, v_var [(m/s)^2] the variance of the inertial velocity
+        # it integrates, other the other Altimeter
         self.doubt = False
         self.r_scale = 1.0
         if flags & self.bad_bit:
@@ -182,8 +187,13 @@ class Altimeter:
         self.t_good = t_s
         self.acquired = True
         x = nu / math.sqrt(s_var)
+        d = x - self.mean  # the scatter about the mean: a calibration offset is not noise
+        self.noise += _K_TEST * (min(_GATE2, d * d) - self.noise)
         self.mean += _K_TEST * (max(-_GATE, min(_GATE, x)) - self.mean)
-        self.noise += _K_TEST * (min(_GATE2, x * x) - self.noise)
+        # the mean test allows the calibration errors (_K_CAL sigma) of this unit and of the
+        # other, which h may follow
+        cal = _K_CAL * (self.cal_m + other.cal_m + (self.cal_fraction + other.cal_fraction) * rng) * c
+        mean_limit = _MEAN_LIMIT + cal / math.sqrt(s_var)
 
         # stuck: the reading stops varying while the vehicle moves
         if -_STUCK_BAND * sig <= rng - self.frozen <= _STUCK_BAND * sig:
@@ -202,7 +212,7 @@ class Altimeter:
         if ratio > 1.0:
             return self._outlier(t_s, nu, r_var, other)
         self.n_step = 0
-        self._kinematic(t_s, hm - travel, r_var)
+        self._kinematic(t_s, hm - travel, r_var, v_var)
 
         # inside the gate: the mean (kinematic) and noise tests, and the vote
         fault = NONE
@@ -219,7 +229,7 @@ class Altimeter:
                 # data (or the terrain's slope), not this altimeter
                 fault = NONE
                 self.doubt = True
-        elif self.mean > _MEAN_LIMIT or self.mean < -_MEAN_LIMIT:
+        elif self.mean > mean_limit or self.mean < -mean_limit:
             fault = DISAGREE
         if fault != NONE:
             if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
@@ -235,6 +245,13 @@ class Altimeter:
                     return ACT_FUSE
             else:
                 self.doubt = True
+        elif not self.doubt and self.rate_ratio0 > 1.0 and other.in_view(t_s):
+            # off against inertial motion only if the inertial velocity were exact: withheld
+            # while the other altimeter is looking, never rejected for it
+            self.n_pass = 0
+            if self.health == OK or self.health == SUSPECT:
+                self._set(SUSPECT, RATE)
+            return ACT_NONE
         self.n_pass += 1
         if self.health == OK:
             return ACT_FUSE
@@ -243,11 +260,11 @@ class Altimeter:
             return ACT_FUSE
         return ACT_NONE
 
-    def _kinematic(self, t_s, o, r_var):
+    def _kinematic(self, t_s, o, r_var, v_var):
         # range rate against inertial motion: the offset o [m] (measured height minus
         # inertial travel) is constant for a healthy altimeter over level terrain; the
         # difference of a fast and a slow low-pass of it, over their difference in lag,
-        # is its rate
+        # is its rate; v_var [(m/s)^2]: the inertial velocity's error is in the rate as well
         if self.t_slow == _NEVER:
             self.n_kin = 0
         # running means at first, so that the first samples are not remembered for long
@@ -264,12 +281,16 @@ class Altimeter:
             self.rate = 0.0
             self.rate_ratio = 0.0
             self.rate_var = 0.0
+            self.rate_ratio0 = 0.0
             return
         self.rate = (self.o_fast - self.o_slow) / lag
         var = max(_RATE_VAR, _K_FAST / (2.0 - _K_FAST) - gs) * r_var / (lag * lag) \
             + _RATE_FLOOR * _RATE_FLOOR
+        r2 = self.rate * self.rate
+        self.rate_ratio0 = r2 / (_GATE2 * var)
+        var += v_var
         self.rate_var = var
-        self.rate_ratio = self.rate * self.rate / (_GATE2 * var)
+        self.rate_ratio = r2 / (_GATE2 * var)
 
     def _outlier(self, t_s, nu, r_var, other):
         # a sample outside the gate: a spike, a sick altimeter, or the terrain has stepped

@@ -29,10 +29,14 @@ _K_INS = 0.001  # [1] per step: pull of the inertial velocity toward the filter'
 # the altimeters (as the harness models them; the reasoning in docs/algorithms.md)
 _RADAR_NOISE_M = 0.5  # [m]
 _RADAR_NOISE_FRACTION = 0.003  # [1]
+_RADAR_CAL_M = 0.3  # [m] 1-sigma calibration bias of a healthy unit
+_RADAR_CAL_FRACTION = 0.001  # [1] 1-sigma calibration scale error
 _RADAR_MIN_M = 1.0  # [m]
 _RADAR_MAX_M = 15000.0  # [m]
 _LRF_NOISE_M = 0.1  # [m]
 _LRF_NOISE_FRACTION = 0.0005  # [1]
+_LRF_CAL_M = 0.05  # [m]
+_LRF_CAL_FRACTION = 0.0003  # [1]
 _LRF_MIN_M = 1.0  # [m]
 _LRF_MAX_M = 3000.0  # [m]
 
@@ -40,9 +44,11 @@ _LRF_MAX_M = 3000.0  # [m]
 class Estimator:
     def __init__(self):
         self.radar = Altimeter(wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD, _RADAR_NOISE_M,
-                               _RADAR_NOISE_FRACTION, _RADAR_MIN_M, _RADAR_MAX_M)
+                               _RADAR_NOISE_FRACTION, _RADAR_CAL_M, _RADAR_CAL_FRACTION,
+                               _RADAR_MIN_M, _RADAR_MAX_M)
         self.lrf = Altimeter(wire.LRF_VALID, wire.LRF_NEW, LRF_BAD, _LRF_NOISE_M,
-                             _LRF_NOISE_FRACTION, _LRF_MIN_M, _LRF_MAX_M)
+                             _LRF_NOISE_FRACTION, _LRF_CAL_M, _LRF_CAL_FRACTION, _LRF_MIN_M,
+                             _LRF_MAX_M)
         self.x = [0.0, 0.0, 0.0, 0.0]  # [m, m/s, m, m/s^2] h, vz, z, accel bias
         self.p = [0.0] * 16  # covariance of x, row-major
         self._a = [0.0] * 16  # scratch: F P
@@ -61,6 +67,7 @@ class Estimator:
         self.p_vxb = 0.0  # [m/s * m/s^2] covariance of vx and the lateral bias
         self.v_ins = 0.0  # [m/s] inertial vertical velocity, slowly pulled to the filter's
         self.travel = 0.0  # [m] its integral since reset (stuck and kinematic checks)
+        self.ins_sigma = 0.0  # [m/s] 1-sigma error of v_ins (bound)
         self.t_fused = -1.0e9  # [s] last altimeter fusion
         self.aiding = False
         self.z = 0.0  # [m]
@@ -82,6 +89,7 @@ class Estimator:
         x[0] = prior.z - prior.terrain
         x[1] = prior.vz
         self.v_ins = prior.vz
+        self.ins_sigma = prior.vz_sigma
         x[2] = prior.z
         x[3] = 0.0
         vz2 = prior.z_sigma * prior.z_sigma
@@ -153,7 +161,7 @@ class Estimator:
 
     def _aid(self, alt, other, t_s, flags, rng, s, c):
         act = alt.update(t_s, flags, rng, s, c, self.x[0], self.p[0], self.travel,
-                         other)
+                         self.ins_sigma * self.ins_sigma, other)
         if act == ACT_FUSE:
             self._fuse(alt.innov, alt.meas_var * alt.r_scale)
         elif act == ACT_RESET:
@@ -197,6 +205,8 @@ class Estimator:
         self.agl_sigma = math.sqrt(p[0])
         self.vz = x[1]
         self.vz_sigma = math.sqrt(p[5])
+        # v_ins's error: the prior's, pulled toward the filter's at K_INS (a bound: |corr| <= 1)
+        self.ins_sigma += _K_INS * (self.vz_sigma - self.ins_sigma)
         self.z = x[2]
         self.z_sigma = math.sqrt(p[10])
         self.accel_bias = x[3]
