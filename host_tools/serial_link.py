@@ -26,6 +26,7 @@ from host_tools.targets import Target, TargetError, Transport
 HELLO_TIMEOUT = 1.0  # [s] the loop answers a HELLO within this when it is running
 BOOT_ESCAPE_WAIT = 1.3  # [s] silence after a soft reset: the longest BOOT_ESCAPE_MS of boards/ + margin
 RESET_TIMEOUT = 5.0  # [s] for "soft reboot" to appear after Ctrl-D
+BOOT_TIMEOUT = 8.0  # [s] a board that says nothing at all may still be booting: ask this long
 _REPL_MARKERS = (b"soft reboot", b"MicroPython v", b"Traceback (most recent call last)", b"raw REPL;")
 
 
@@ -137,6 +138,7 @@ class SerialTarget(Target):
             return None
         finally:
             self.serial.watch = True
+            self.heard = self.deframer.received  # [bytes] anything at all, frames or REPL text
             self.deframer = type(self.deframer)()
             self.pending.clear()
             self.seq = 0  # the caller's first frame is numbered as on every other target
@@ -160,6 +162,9 @@ class SerialTarget(Target):
         link = self.serial
         link.drain(0.05)
         ident = self._try_hello(HELLO_TIMEOUT)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while ident is None and not self.heard and time.monotonic() < deadline:
+            ident = self._try_hello(HELLO_TIMEOUT)  # silent: perhaps still booting (or a slow VM)
         if ident is not None:
             return ident
         # at the REPL (or busy): interrupt, friendly REPL, soft reset -> main.py

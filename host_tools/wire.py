@@ -197,9 +197,11 @@ class Deframer:
     def __init__(self) -> None:
         self.buf = bytearray()
         self.rx_errors = 0
+        self.received = 0  # [bytes] everything fed, frames or not
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
         """Add bytes; return the complete frames found as (type, seq, body)."""
+        self.received += len(data)
         self.buf += data
         out = []
         while True:
