@@ -60,6 +60,24 @@ def test_profile_ends_in_a_slow_constant_rate_descent():
     assert g.mode == 3
 
 
+def test_terminal_rate_is_kept_when_aiding_ends_below_the_altimeters_minimum_range():
+    # GIVEN the lander in terminal descent at 2 m with a trusted altimeter
+    g = run(make(agl=2.0, vz=-0.8, vx=0.0), Est(agl=2.0, agl_sigma=0.1, vz=-0.8, vx=0.0), 5)
+    assert g.vz_ref == -0.8
+    # WHEN aiding stops (the altimeters' 1 m minimum range) a metre lower
+    run(g, Est(agl=1.0, agl_sigma=0.15, vz=-0.8, vx=0.0, vz_sigma=0.05, aiding=False), 5, t0=0.1)
+    # THEN the final rate stays 0.8 m/s (it rose to V_SAFE - 2 vz_sigma = 1.5 m/s before)
+    assert g.vz_ref == -0.8
+
+
+def test_altitude_unknown_higher_up_still_descends_at_the_safe_rate():
+    # GIVEN aiding lost at 4 m low-end height (not yet below H_KEEP_TERM)
+    g = run(make(agl=4.0, vz=-0.8, vx=0.0), Est(agl=4.0, agl_sigma=0.2, vz=-0.8, vx=0.0), 5)
+    run(g, Est(agl=4.0, agl_sigma=0.2, vz=-0.8, vx=0.0, vz_sigma=0.05, aiding=False), 5, t0=0.1)
+    # THEN the rate is the survivable one of altitude_unknown
+    assert g.vz_ref == pytest.approx(-(1.6 - 2.0 * 0.05))
+
+
 def test_faster_than_the_profile_means_more_thrust():
     # GIVEN the same height, once on the profile and once 20 m/s faster
     slow = run(make(), Est(agl=1500.0, vz=-40.0), 30)

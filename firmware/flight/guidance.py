@@ -5,7 +5,15 @@
 import math
 
 from flight.fmath import sin_cos
-from flight.modes import H_TERMINAL, K_LOW_PROP, MODE_LINK_LOST, MODE_STANDBY, MODE_TOUCHDOWN, Modes
+from flight.modes import (
+    H_TERMINAL,
+    K_LOW_PROP,
+    MODE_LINK_LOST,
+    MODE_STANDBY,
+    MODE_TERMINAL,
+    MODE_TOUCHDOWN,
+    Modes,
+)
 from flight.throttle import G_MOON, Throttle, engine_gain
 
 _K_SIGMA = 3.0  # [1] braking uses the height agl - _K_SIGMA * agl_sigma
@@ -14,6 +22,7 @@ _V_SAFE = 1.6  # [m/s] final descent rate without one, before the speed uncertai
 _K_VZ_SIGMA = 2.0  # [1] speed uncertainties taken off _V_SAFE
 _V_MIN = 0.5  # [m/s] slowest final descent rate: never a hover
 _V_LOW_PROP = 1.8  # [m/s] final descent rate when propellant is low
+_H_KEEP_TERM = 3.0  # [m] below this, in terminal, the rate stays _V_TERM when aiding stops
 _F_REF = 0.6  # [1] share of the available net deceleration the profile plans with
 _A_REF_MIN = 0.3  # [m/s^2]
 _A_REF_MAX = 2.0  # [m/s^2]
@@ -143,7 +152,8 @@ class Guidance:
         sig = self.agl_sigma
         vz = self.vz
         aiding = est.aiding
-        if aiding:
+        if aiding or (self.modes.phase == MODE_TERMINAL and agl <= _H_KEEP_TERM):
+            # the altimeters' 1 m minimum range ends aiding in the last second: keep the rate
             v_fin = _V_TERM
         else:
             v_fin = _V_SAFE - _K_VZ_SIGMA * self.vz_sigma
