@@ -60,8 +60,11 @@ NEVER = -1e9  # [s] the time stamp of "never"
 ACT_NONE, ACT_FUSE, ACT_RESET = 0, 1, 2  # what an aid source answers
 
 # --- section 3: the altimeter cross-check -------------------------------------------------
-RADAR_SIGMA0, RADAR_FRACTION, RADAR_MIN, RADAR_MAX = 0.5, 0.003, 1.0, 15000.0  # [m], [1], [m], [m]
-LRF_SIGMA0, LRF_FRACTION, LRF_MIN, LRF_MAX = 0.1, 0.0005, 1.0, 3000.0  # [m], [1], [m], [m]
+# noise sigma0 [m] and f [1], calibration cal0 [m] and calf [1], range window [m]
+RADAR_SIGMA0, RADAR_FRACTION, RADAR_CAL0, RADAR_CALF = 0.5, 0.003, 0.3, 0.001
+RADAR_MIN, RADAR_MAX = 1.0, 15000.0
+LRF_SIGMA0, LRF_FRACTION, LRF_CAL0, LRF_CALF = 0.1, 0.0005, 0.05, 0.0003
+LRF_MIN, LRF_MAX = 1.0, 3000.0
 NOT_ACQUIRED, OK, SUSPECT, REJECTED, FAILED = (wire.HEALTH.index(h) for h in (
     "not_acquired", "ok", "suspect", "rejected", "failed"))
 (NONE, NO_DATA, OUT_OF_RANGE, INNOVATION, STUCK, RATE, DISAGREE, NOISY, TERRAIN_STEP,
@@ -73,6 +76,7 @@ GATE = 5.0  # [sigma] innovation gate
 GATE2 = GATE * GATE  # [1]
 K_TEST = 0.05  # [1 per sample] low-pass gain of the mean and noise tests
 MEAN_LIMIT = 1.0  # [1]
+K_CAL = 4.0  # [sigma] calibration errors the mean test allows
 NOISE_LIMIT = 3.0  # [1]
 STUCK_N = 5  # [samples]
 STUCK_BAND = 0.02  # [sigma]
@@ -361,10 +365,12 @@ class ReferenceModel:
             self.vx, self.p_vx, self.p_vxb = self._zeros(), self._zeros(), self._zeros()
             self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
             self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
+            self.ins_sigma = self._zeros()  # [m/s] bound of the 1-sigma error of v_ins
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
-                                   RADAR_SIGMA0, RADAR_FRACTION, RADAR_MIN, RADAR_MAX)
+                                   RADAR_SIGMA0, RADAR_FRACTION, RADAR_CAL0, RADAR_CALF,
+                                   RADAR_MIN, RADAR_MAX)
             self.lrf = AidSource(self, "lrf", wire.LRF_VALID, wire.LRF_NEW, LRF_BAD,
-                                 LRF_SIGMA0, LRF_FRACTION, LRF_MIN, LRF_MAX)
+                                 LRF_SIGMA0, LRF_FRACTION, LRF_CAL0, LRF_CALF, LRF_MIN, LRF_MAX)
             self._outputs(np.ones(n, dtype=bool), self._zeros())
             return
         f = self._f
@@ -386,6 +392,7 @@ class ReferenceModel:
         self.p_vxb = np.where(w, 0.0, self.p_vxb).astype(dt_)
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
+        self.ins_sigma = np.where(w, f(p["vz_sigma"]), self.ins_sigma)
         self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
         self.radar.reset(w)
         self.lrf.reset(w)
@@ -398,7 +405,8 @@ class ReferenceModel:
             self._predict(run, dt, s, c)  # 2.
             for alt, other, rng in ((self.radar, self.lrf, radar_range),
                                     (self.lrf, self.radar, lrf_range)):  # 3.
-                act = alt.update(run, t_s, flags, rng, s, c, self.h, self.P[H, H], self.travel, other)
+                act = alt.update(run, t_s, flags, rng, s, c, self.h, self.P[H, H], self.travel,
+                                 self.ins_sigma * self.ins_sigma, other)
                 fuse = act == ACT_FUSE
                 if fuse.any():
                     self._fuse(fuse, alt.innov, alt.meas_var * alt.r_scale)
@@ -487,6 +495,7 @@ class ReferenceModel:
         put("agl", self.h)
         put("agl_sigma", np.sqrt(P[H, H]))
         put("vz_sigma", np.sqrt(P[V, V]))
+        put("ins_sigma", self.ins_sigma + K_INS * (self.vz_sigma - self.ins_sigma))
         put("z_sigma", np.sqrt(P[Z, Z]))
         put("accel_bias", self.b)
         put("accel_bias_sigma", np.sqrt(P[B, B]))
@@ -742,19 +751,21 @@ class AidSource:
 
     FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
-              "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_var")
+              "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_ratio0", "rate_var")
     INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin")
     BOOLS = ("acquired", "doubt")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
              "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
 
     def __init__(self, model: ReferenceModel, name: str, valid_bit: int, new_bit: int, bad_bit: int,
-                 sigma0: float, fraction: float, r_min: float, r_max: float) -> None:
+                 sigma0: float, fraction: float, cal0: float, calf: float, r_min: float,
+                 r_max: float) -> None:
         self.model = model
         self.name = name
         self.valid_bit, self.new_bit, self.bad_bit = valid_bit, new_bit, bad_bit
         self.sigma0 = sigma0  # [m] noise at zero range
         self.fraction = fraction  # [1] noise per metre of range
+        self.cal0, self.calf = cal0, calf  # [m], [1] 1-sigma calibration bias and scale error
         self.r_min, self.r_max = r_min, r_max  # [m] range window
         n, dt_ = model.n, model.dtype
         for a in self.FLOATS:
@@ -811,7 +822,7 @@ class AidSource:
         self._put(m, step_mean=self.step_mean - offset, mean=0.0, noise=1.0, t_slow=NEVER)
 
     # --- update, in the document's order ------------------------------------------------------
-    def update(self, run, t, flags, rng, s, c, h, p_hh, travel, o):
+    def update(self, run, t, flags, rng, s, c, h, p_hh, travel, v_var, o):
         act = np.zeros(self.model.n, dtype=np.int64)
         # 1.
         self._put(run, doubt=False, r_scale=1.0)
@@ -835,9 +846,13 @@ class AidSource:
         self._put(m, meas=hm, meas_var=r_var, innov=nu, innov_var=s_var, test_ratio=ratio)
         self._kinematic_restart(m & (t - self.t_good > NODATA_S))
         self._put(m, t_good=t, acquired=True)
-        x = nu / np.sqrt(s_var)
-        self._put(m, mean=self.mean + K_TEST * (clamp(x, -GATE, GATE) - self.mean),
-                  noise=self.noise + K_TEST * (np.minimum(GATE2, x * x) - self.noise))
+        sd = np.sqrt(s_var)
+        x = nu / sd
+        d = x - self.mean  # the scatter about the mean before this sample
+        self._put(m, noise=self.noise + K_TEST * (np.minimum(GATE2, d * d) - self.noise))
+        self._put(m, mean=self.mean + K_TEST * (clamp(x, -GATE, GATE) - self.mean))
+        cal = K_CAL * (self.cal0 + o.cal0 + (self.calf + o.calf) * rng) * c  # [m]
+        mean_limit = MEAN_LIMIT + cal / sd
         # 4. stuck
         band = STUCK_BAND * sig
         same = m & (np.abs(rng - self.frozen) <= band)
@@ -858,9 +873,9 @@ class AidSource:
         m &= ~out
         # 6. inside the gate
         self._put(m, n_step=0)
-        self._kinematic(m, t, hm - travel, r_var)
+        self._kinematic(m, t, hm - travel, r_var, v_var)
         # 7. the tests, first that fails
-        fault = self._tests(m, t, o)
+        fault = self._tests(m, t, o, mean_limit)
         # 8. with a fault: outvoted, or alone
         faulty = m & (fault != NONE)
         self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
@@ -876,15 +891,21 @@ class AidSource:
         self._set(noisy_fused, SUSPECT, NOISY)
         act = np.where(noisy_fused, ACT_FUSE, act)
         self._put(alone & ~noisy, doubt=True)
+        # 8. without a fault: a rate off only against an exact inertial velocity is withheld
+        clean = m & (fault == NONE) & ~self.doubt
+        self._decide("rate_ratio0 > 1", self.rate_ratio0, 1.0, 1.0, clean)
+        withheld = clean & (self.rate_ratio0 > 1.0) & o.in_view(t)
+        self._put(withheld, n_pass=0)
+        self._set(withheld & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, RATE)
         # 9. a passing sample
-        m &= ~outvoted & ~noisy_fused
+        m &= ~outvoted & ~noisy_fused & ~withheld
         self._put(m, n_pass=self.n_pass + 1)
         was_ok = m & (self.health == OK)
         recovered = m & ~was_ok & (self.n_pass >= RECOVER_N)
         self._set(recovered, OK, NONE)
         return np.where(was_ok | recovered, ACT_FUSE, act)
 
-    def _tests(self, m, t, o):
+    def _tests(self, m, t, o, mean_limit):
         """Step 7: the noise, rate and mean tests; the first that fails is the fault."""
         self._decide("noise > NOISE_LIMIT", self.noise, NOISE_LIMIT, 1.0, m)
         noisy = self.noise > NOISE_LIMIT
@@ -905,8 +926,8 @@ class AidSource:
                   & (d * d <= lim))
         self._put(common, doubt=True)
         rest = m & ~noisy & ~rate
-        self._decide("|mean| > MEAN_LIMIT", np.abs(self.mean), MEAN_LIMIT, 1.0, rest)
-        return np.select([m & noisy, rate & ~common, rest & (np.abs(self.mean) > MEAN_LIMIT)],
+        self._decide("|mean| > mean_limit", np.abs(self.mean), mean_limit, 1.0, rest)
+        return np.select([m & noisy, rate & ~common, rest & (np.abs(self.mean) > mean_limit)],
                          [NOISY, RATE, DISAGREE], NONE)
 
     def _outlier(self, m, t, nu, r_var, o):
@@ -968,7 +989,7 @@ class AidSource:
     def _kinematic_restart(self, m) -> None:
         self._put(m, t_slow=NEVER)
 
-    def _kinematic(self, m, t, o_k, r_var) -> None:
+    def _kinematic(self, m, t, o_k, r_var, v_var) -> None:
         """Range rate against inertial motion: fast minus slow low-pass of o_k over their lag."""
         self._put(m & (self.t_slow == NEVER), n_kin=0)
         self._put(m, n_kin=self.n_kin + 1)
@@ -982,7 +1003,10 @@ class AidSource:
         lag_ = self.t_fast - self.t_slow
         short = lag_ < MIN_LAG
         rate = (self.o_fast - self.o_slow) / lag_
-        var = np.maximum(RATE_VAR, K_FAST / (2.0 - K_FAST) - gs) * r_var / (lag_ * lag_) \
+        var0 = np.maximum(RATE_VAR, K_FAST / (2.0 - K_FAST) - gs) * r_var / (lag_ * lag_) \
             + RATE_FLOOR * RATE_FLOOR
-        self._put(m & short, rate=0.0, rate_ratio=0.0, rate_var=0.0)
-        self._put(m & ~short, rate=rate, rate_var=var, rate_ratio=rate * rate / (GATE2 * var))
+        r2 = rate * rate
+        var = var0 + v_var
+        self._put(m & short, rate=0.0, rate_ratio=0.0, rate_ratio0=0.0, rate_var=0.0)
+        self._put(m & ~short, rate=rate, rate_var=var, rate_ratio0=r2 / (GATE2 * var0),
+                  rate_ratio=r2 / (GATE2 * var))
