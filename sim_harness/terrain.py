@@ -62,8 +62,10 @@ class Terrain:
         if c <= 1e-9:
             return math.inf
         xs, hs = self.xs, self.hs
-        if s == 0.0 or len(xs) == 1:
-            return gap / c  # vertical beam, or flat ground everywhere
+        if abs(s) < 1e-12 or len(xs) == 1:
+            # vertical beam (tilted so little that the next breakpoint is beyond 1e12 m and
+            # the march below would overflow), or flat ground everywhere
+            return gap / c
         # Walk the breakpoints ahead of the beam in its horizontal direction. At breakpoint u
         # the beam has travelled r = (u - x) / s and its gap to the ground is
         # g = z - r c - h(u); g is linear in r between breakpoints, so the first sign change
