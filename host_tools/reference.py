@@ -77,7 +77,7 @@ GATE2 = GATE * GATE  # [1]
 K_TEST = 0.05  # [1 per sample] low-pass gain of the mean and noise tests
 MEAN_LIMIT = 1.0  # [1]
 K_CAL = 4.0  # [sigma] calibration errors the mean test allows
-NOISE_LIMIT = 3.0  # [1]
+NOISE_LIMIT = 4.0  # [1]
 STUCK_N = 5  # [samples]
 STUCK_BAND = 0.02  # [sigma]
 STUCK_MOTION = 3.0  # [sigma]
@@ -101,6 +101,7 @@ MARGIN_FRACTION = 0.03  # [1]
 K_SIGMA = 3.0  # [1]
 K_LOW_PROP = 1.0  # [1]
 V_TERM = 0.8  # [m/s]
+H_KEEP_TERM = 3.0  # [m] in phase terminal below this, V_TERM is kept without aiding
 V_SAFE = 1.6  # [m/s]
 K_VZ_SIGMA = 2.0  # [1]
 V_MIN = 0.5  # [m/s]
@@ -578,7 +579,10 @@ class ReferenceModel:
             # 3. profile deceleration and final rate
             a_max = self.max_thrust / mass
             a_ref = clamp(F_REF * (a_max - G_MOON), A_REF_MIN, A_REF_MAX)
-            v_fin = np.where(aiding, self.dtype.type(V_TERM),
+            dec("final rate: agl <= H_KEEP_TERM", agl, H_KEEP_TERM, SCALE_H,
+                run & ~aiding & (self.phase == MODE_TERMINAL))
+            keep = aiding | ((self.phase == MODE_TERMINAL) & (agl <= H_KEEP_TERM))
+            v_fin = np.where(keep, self.dtype.type(V_TERM),
                              np.maximum(V_MIN, V_SAFE - K_VZ_SIGMA * vz_sigma)).astype(self.dtype)
 
             # 4. what the tanks pay for
