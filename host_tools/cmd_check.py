@@ -34,12 +34,7 @@ def run(args: argparse.Namespace) -> int:
     runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
 
     def factory():
-        target = runs.target(args.target)
-        if args.no_reference:
-            return target
-        from host_tools.compare import CheckedTarget
-
-        return CheckedTarget(target)
+        return runs.target(args.target)
 
     bar = None
     if sys.stderr.isatty():
@@ -54,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     rows = check_library(args.scenarios, factory, progress, target_name=args.target, out_dir=args.out,
-                         plots=args.plots)
+                         plots=args.plots, reference=not args.no_reference)
     if bar is not None:
         bar.close()
     print(format_table(rows))

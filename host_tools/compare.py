@@ -339,3 +339,27 @@ class CheckedTarget:
         if tol is None:
             tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
         return compare_runs(self.runs, tol)
+
+
+def reference_blocks(runs: list[Run], tol: Tolerance = DOUBLE) -> list[dict]:
+    """summary.json's `reference` block of each run, from one vectorised comparison of them all.
+
+    The model's cost is per step, nearly whatever the number of runs, so a library or a
+    campaign is compared at once rather than run by run.
+    """
+    result = compare_runs(runs, tol)
+    blocks = []
+    for i, run in enumerate(runs):
+        mine = [d for d in result.differences if d.run == i]
+        mismatches = [d for d in mine if d.kind == "mismatch"]
+        answered = sum(1 for c in run.commands if c is not None)
+        compared = min(answered, mine[0].step - 1) if mine else answered
+        blocks.append({
+            "steps_compared": compared,
+            "max_throttle_diff": result.max_throttle_diff,  # over the whole batch
+            "mismatches": len(mismatches),
+            "tolerance": result.tolerance,
+            "first_mismatch": mismatches[0].message if mismatches else None,
+            "flips": [d.message for d in mine if d.kind == "flip"],
+        })
+    return blocks

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim_harness.closedloop import run_scenario
-from sim_harness.report import summarize, write_run
+from sim_harness.report import summarize, write_run, write_summary
 from sim_harness.scenario import load_scenario
 
 
@@ -37,13 +37,15 @@ def default_factory(target_name: str):
 
 
 def check_library(directory=None, target_factory=None, progress=None, *, target_name: str = "cpython",
-                  out_dir=None, plots: bool = False) -> list[dict]:
+                  out_dir=None, plots: bool = False, reference: bool = False) -> list[dict]:
     """Run every scenario of `directory`; one row per scenario.
 
     target_factory: a callable returning an open target (default: open `target_name`).
     progress: optional callable progress(done, total, scenario_name), called before each run.
     out_dir: if given, each run's summary.json and log.csv (and plot.png if `plots`) go into
     out_dir/<scenario name>/.
+    reference: check every command against the reference model (host_tools.compare), all the
+    library's runs in one vectorised comparison at the end; a mismatch fails its scenario.
     Row keys: scenario, file, outcome, touchdown_vz_mps, touchdown_vx_mps, est_error_below_100m_m,
     propellant_kg, passed, failures, summary.
     """
@@ -51,6 +53,7 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     scenarios = [load_scenario(f) for f in files]
     factory = target_factory or default_factory(target_name)
     rows = []
+    checked = []  # (run, row) for the reference comparison
     target = None
     try:
         for i, (path, scn) in enumerate(zip(files, scenarios, strict=True)):
@@ -58,7 +61,12 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
                 progress(i, len(files), scn.name)
             if target is None:
                 target = factory()
+                if reference:
+                    from host_tools.compare import CheckedTarget
+
+                    target = CheckedTarget(target, batch=True)
             result = run_scenario(scn, target, target_name=target_name)
+            run = target.runs.pop() if reference and target.runs else None
             if out_dir is not None:
                 summary = write_run(result, Path(out_dir) / scn.name, plot=plots)
             else:
@@ -74,12 +82,35 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
                 "propellant_kg": td["propellant_kg"], "passed": summary["passed"],
                 "failures": summary["expect"]["failures"], "summary": summary,
             })
+            if run is not None:
+                run.label = scn.name
+                checked.append((run, rows[-1]))
+        if checked:
+            if progress is not None:
+                progress(len(files), len(files), "reference model")
+            _check_reference(checked, out_dir)
         if progress is not None:
             progress(len(files), len(files), "")
     finally:
         if target is not None:
             _close(target)
     return rows
+
+
+def _check_reference(checked: list, out_dir) -> None:
+    """Compare all runs with the reference model at once; fold each verdict into its row."""
+    from host_tools.compare import reference_blocks
+
+    blocks = reference_blocks([run for run, _ in checked])
+    for (_, row), block in zip(checked, blocks, strict=True):
+        summary = row["summary"]
+        summary["reference"] = block
+        if block["mismatches"]:
+            failure = f"reference model mismatch: {block['first_mismatch']}"
+            summary["expect"]["failures"].append(failure)
+            summary["expect"]["passed"] = summary["passed"] = row["passed"] = False
+        if out_dir is not None:
+            write_summary(summary, Path(out_dir) / row["scenario"] / "summary.json")
 
 
 def _close(target) -> None:

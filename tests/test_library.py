@@ -1,0 +1,44 @@
+"""The whole scenario library, flown in closed loop as a user runs it, on both host targets.
+
+Every command of every run is checked against the reference model (zero mismatches), and
+every scenario's [expect] block must hold: the 2023 crater rim, the 2025 late range finder,
+each sick altimeter, and the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from host_tools.paths import SCENARIOS
+
+
+def check(target: str, out) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "host_tools", "check", "--target", target, "--out", str(out)],
+                          capture_output=True, text=True, timeout=1200)
+
+
+def assert_library_passes(r: subprocess.CompletedProcess, out) -> None:
+    scenarios = sorted(p.stem for p in SCENARIOS.glob("*.toml"))
+    assert len(scenarios) >= 15
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert f"{len(scenarios)} passed, 0 failed" in r.stdout
+    for name in scenarios:
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["expect"]["passed"], (name, summary["expect"]["failures"])
+        ref = summary["reference"]
+        assert ref["mismatches"] == 0 and ref["steps_compared"] == summary["steps"], (name, ref)
+
+
+@pytest.mark.slow
+def test_the_library_passes_on_cpython_with_zero_reference_mismatches(tmp_path):
+    assert_library_passes(check("cpython", tmp_path), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.vm
+def test_the_library_passes_in_the_micropython_vm_with_zero_reference_mismatches(tmp_path):
+    assert_library_passes(check("vm", tmp_path), tmp_path)
