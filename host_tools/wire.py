@@ -105,23 +105,23 @@ class Command:
 
     @property
     def mode_name(self) -> str:
-        return _name(MODES, self.mode)
+        return name_of(MODES, self.mode)
 
     @property
     def radar_health_name(self) -> str:
-        return _name(HEALTH, self.radar_health)
+        return name_of(HEALTH, self.radar_health)
 
     @property
     def lrf_health_name(self) -> str:
-        return _name(HEALTH, self.lrf_health)
+        return name_of(HEALTH, self.lrf_health)
 
     @property
     def radar_reason_name(self) -> str:
-        return _name(REASONS, self.radar_reason)
+        return name_of(REASONS, self.radar_reason)
 
     @property
     def lrf_reason_name(self) -> str:
-        return _name(REASONS, self.lrf_reason)
+        return name_of(REASONS, self.lrf_reason)
 
 
 @dataclass
@@ -142,7 +142,7 @@ COMMAND_FIELDS = tuple(f.name for f in fields(Command))
 INIT_FIELDS = tuple(f.name for f in fields(Init))
 
 
-def _name(table: tuple[str, ...], index: int) -> str:
+def name_of(table: tuple[str, ...], index: int) -> str:
     return table[index] if 0 <= index < len(table) else f"unknown({index})"
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim_harness import wiretypes as wire
+from host_tools import wire
 from sim_harness.dynamics import Dynamics, judge_touchdown, touchdown_fraction
 from sim_harness.scenario import Scenario
 from sim_harness.sensors import AltimeterModel, ContactModel, ImuModel

@@ -17,8 +17,8 @@ from host_tools.paths import SCENARIOS
 
 
 def check(target: str, out) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "host_tools", "check", "--target", target, "--out", str(out)],
-                          capture_output=True, text=True, timeout=1200)
+    cmd = [sys.executable, "-m", "host_tools", "check", "--target", target, "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
 
 
 def assert_library_passes(r: subprocess.CompletedProcess, out) -> None:
