@@ -1000,7 +1000,10 @@ class AidSource:
         inv_n = (1.0 / np.maximum(self.n_kin, 1)).astype(self.model.dtype)
         gf = np.maximum(K_FAST, inv_n)
         gs = np.maximum(K_SLOW, inv_n)
-        self._put(m, o_fast=self.o_fast + gf * (o_k - self.o_fast),
+        first = m & (self.n_kin == 1)  # the first sample after a restart copies
+        later = m & ~first
+        self._put(first, o_fast=o_k, o_slow=o_k, t_fast=t, t_slow=t)
+        self._put(later, o_fast=self.o_fast + gf * (o_k - self.o_fast),
                   o_slow=self.o_slow + gs * (o_k - self.o_slow),
                   t_fast=self.t_fast + gf * (t - self.t_fast),
                   t_slow=self.t_slow + gs * (t - self.t_slow))

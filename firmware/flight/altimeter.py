@@ -270,12 +270,20 @@ class Altimeter:
         # running means at first, so that the first samples are not remembered for long
         self.n_kin += 1
         n = self.n_kin
-        gf = max(_K_FAST, 1.0 / n)
-        gs = max(_K_SLOW, 1.0 / n)
-        self.o_fast += gf * (o - self.o_fast)
-        self.o_slow += gs * (o - self.o_slow)
-        self.t_fast += gf * (t_s - self.t_fast)
-        self.t_slow += gs * (t_s - self.t_slow)
+        if n == 1:
+            # the first sample copies: a low-pass from the restart mark would lose t in
+            # single precision (-1e9 + (t + 1e9) is 0 in binary32 on a Pico)
+            self.o_fast = o
+            self.o_slow = o
+            self.t_fast = t_s
+            self.t_slow = t_s
+        else:
+            gf = max(_K_FAST, 1.0 / n)
+            gs = max(_K_SLOW, 1.0 / n)
+            self.o_fast += gf * (o - self.o_fast)
+            self.o_slow += gs * (o - self.o_slow)
+            self.t_fast += gf * (t_s - self.t_fast)
+            self.t_slow += gs * (t_s - self.t_slow)
         lag = self.t_fast - self.t_slow
         if lag < _MIN_LAG:
             self.rate = 0.0
