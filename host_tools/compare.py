@@ -19,12 +19,12 @@ what passed through it when asked (`result()`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from host_tools import wire
-from host_tools.reference import FLOAT_FIELDS, ReferenceModel, frames_from, priors_from
+from host_tools.reference import FLOAT_FIELDS, SENSOR_KEYS, ReferenceModel, priors_from
 
 # The natural size of each float field: the absolute floor of its tolerance is a multiple of it.
 FIELD_SCALE = {
@@ -156,6 +156,8 @@ def _fmt(v: object) -> str:
 _ALL_FIELDS = (("t_us", "steps", "fault_flags") + COUNTER_FIELDS
                + ("radar_health", "radar_reason", "lrf_health", "lrf_reason", "mode") + FLOAT_FIELDS)
 assert sorted(_ALL_FIELDS) == sorted(EXACT_FIELDS + COUNTER_FIELDS + FLOAT_FIELDS)
+_COMMAND_COLUMN = {name: wire.COMMAND_FIELDS.index(name) for name in _ALL_FIELDS}
+_SENSOR_COLUMN = {f.name: i for i, f in enumerate(fields(wire.Sensor))}
 
 
 def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "",
@@ -187,26 +189,35 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
     # the target's answers as arrays (step, run); NaN / -1 where it answered nothing
     tvals = {k: np.full((kmax, nr), np.nan) for k in _ALL_FIELDS}
     answered = np.zeros((kmax, nr), dtype=bool)
+    # the frames as arrays (step, run) too, padded with a zero frame past a run's end
+    svals = {k: np.zeros((kmax, nr), dtype=np.int64 if k in ("t_us", "flags") else np.float64)
+             for k in (*SENSOR_KEYS, "t_us", "flags")}
     for i, r in enumerate(runs):
-        for k, c in enumerate(r.commands):
-            if c is None:
-                continue
-            answered[k, i] = True
+        # one table per run (a row per command, the dataclass's fields in order) rather than
+        # a getattr per field and step: a campaign compares millions of values
+        rows = [(k, tuple(c.__dict__.values())) for k, c in enumerate(r.commands) if c is not None]
+        if rows:
+            ks = np.array([k for k, _ in rows], dtype=np.int64)
+            table = np.array([v for _, v in rows], dtype=np.float64)
+            answered[ks, i] = True
             for name in _ALL_FIELDS:
-                tvals[name][k, i] = getattr(c, name)
+                tvals[name][ks, i] = table[:, _COMMAND_COLUMN[name]]
+        if r.sensors:
+            frames = np.array([tuple(f.__dict__.values()) for f in r.sensors], dtype=np.float64)
+            n = len(r.sensors)
+            for name, array in svals.items():
+                array[:n, i] = frames[:, _SENSOR_COLUMN[name]]
     base = {name: np.full(nr, np.nan) for name in COUNTER_FIELDS}  # target minus model offsets
     near_step = np.zeros(nr, dtype=np.int64)
     near_idx = np.full(nr, -1, dtype=np.int64)
     near_val = np.zeros(nr)
     near_thr = np.zeros(nr)
     near_margin = np.full(nr, np.inf)
-    pad = wire.Sensor(0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
     for k in range(kmax):
         where = alive & (k < lengths)
         if not where.any():
             break
-        frames = frames_from([r.sensors[k] if k < len(r.sensors) else pad for r in runs])
-        out = model.step(frames, where)
+        out = model.step({name: array[k] for name, array in svals.items()}, where)
         close = where & (out["near_margin"] < tol.flip)
         if close.any():
             near_step = np.where(close, k + 1, near_step)
