@@ -14,6 +14,10 @@ sample every 5th frame, a new LRF sample every 2nd). For each target:
 - `firmware_mpy_bytes`: the firmware compiled by mpy-cross -march=armv6m, all files summed;
 - `steps_per_s`: the harness's throughput, frames sent and answered per wall-clock second.
 
+The `reference-model` entry is the numpy reference model flying `--model-runs` dispersed
+nominal descents vectorised, in the loop (host_tools/model_loop.py): `run_steps_per_s`, and
+its cost per run-step as `step_us_median` / `step_us_max`.
+
 Numbers of the machine, not of the flight: no test asserts a wall-clock threshold.
 """
 
@@ -32,7 +36,7 @@ from host_tools.errors import UsageError
 from host_tools.targets import TargetError, open_target
 from host_tools.telemetry import percentile
 
-DEFAULT_TARGETS = ("cpython", "vm")
+DEFAULT_TARGETS = ("cpython", "vm", "reference-model")
 _G = 1.62  # [m/s^2] lunar gravity
 
 
@@ -41,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", action="append", metavar="T",
                    help="cpython | vm | serial:PORT; repeat for several (default: cpython and vm)")
     p.add_argument("--steps", type=int, default=300, help="control steps per target (default: 300)")
+    p.add_argument("--model-runs", type=int, default=100,
+                   help="dispersed descents the reference model flies at once (default: 100)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     mpy_bytes = firmware_mpy_bytes()
     results: dict[str, dict] = {}
     for name in targets:
+        if name == "reference-model":
+            results[name] = bench_reference_model(args.model_runs)
+            continue
         try:
             results[name] = bench_target(name, args.steps)
         except ValueError as e:
@@ -62,6 +71,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_table(results))
     return 0
+
+
+def bench_reference_model(runs: int) -> dict:
+    """The vectorised reference model in the loop: run-steps per second."""
+    from host_tools.model_loop import model_throughput
+
+    if runs < 1:
+        raise UsageError("`--model-runs` must be at least 1.")
+    r = model_throughput(runs)
+    us = 1e6 / r["run_steps_per_s"]  # [us] per run and step
+    return {"step_us_median": us, "step_us_max": us, "step_us_p99": us, "heap_bytes_per_step": None,
+            "heap_note": "numpy on the host", "run_steps_per_s": r["run_steps_per_s"], "runs": r["runs"],
+            "landed": r["landed"], "steps_per_s": r["run_steps_per_s"], "wall_s": r["wall_s"]}
 
 
 def canned_stream(n: int) -> tuple[wire.Init, list[wire.Sensor]]:

@@ -15,16 +15,20 @@ from host_tools.wire import Command
 
 @pytest.mark.vm
 def test_bench_json_has_the_contract_keys_for_each_target():
-    r = subprocess.run([sys.executable, "-m", "host_tools", "bench", "--json", "--steps", "50"],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "host_tools", "bench", "--json", "--steps", "50",
+                        "--model-runs", "20"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
-    assert set(result) == {"cpython", "vm"}
+    assert set(result) == {"cpython", "vm", "reference-model"}
     for name, entry in result.items():
         for key in ("step_us_median", "step_us_max", "heap_bytes_per_step"):
             assert key in entry, (name, key)
         assert 0 < entry["step_us_median"] <= entry["step_us_max"]
-        assert entry["steps_per_s"] > 0 and entry["firmware_mpy_bytes"] > 0
+        assert entry["steps_per_s"] > 0
+    for name in ("cpython", "vm"):
+        assert result[name]["firmware_mpy_bytes"] > 0
+    model = result["reference-model"]
+    assert model["run_steps_per_s"] > 0 and model["runs"] == 20 and model["landed"] == 20
     assert result["vm"]["heap_bytes_per_step"] > 0
     assert result["vm"]["heap_used_after_import"] > 0
     assert result["cpython"]["heap_bytes_per_step"] is None and result["cpython"]["heap_note"]
