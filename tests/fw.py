@@ -35,3 +35,16 @@ def run_in_vm(code: str, stdin: bytes = b"", timeout: float = 300.0) -> str:
 def import_firmware() -> None:
     """Make `import flight...` work in this interpreter, as on the board."""
     load_firmware()
+
+
+class EstimateStandIn:
+    """The estimator's attributes that guidance reads, set by hand (guidance tests)."""
+
+    def __init__(self, agl: float, agl_sigma: float, vz: float, vz_sigma: float, vx: float,
+                 aiding: bool = True) -> None:
+        self.agl = agl  # [m]
+        self.agl_sigma = agl_sigma  # [m]
+        self.vz = vz  # [m/s]
+        self.vz_sigma = vz_sigma  # [m/s]
+        self.vx = vx  # [m/s]
+        self.aiding = aiding

@@ -4,9 +4,10 @@ and identical numbers in CPython and in the MicroPython VM (docs/algorithms.md s
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
-from fw import import_firmware, run_in_vm
+from fw import EstimateStandIn, import_firmware, run_in_vm
 
 import_firmware()
 
@@ -16,17 +17,7 @@ from flight.guidance import Guidance, atan1  # noqa: E402
 VEHICLE = (540.0, 340.0, 1600.0, 310.0, 0.1, 0.15)  # mass, dry, thrust, isp, min throttle, tau
 
 
-class Est:
-    """A stand-in for the estimator: only the attributes guidance reads."""
-
-    def __init__(self, agl=3000.0, agl_sigma=3.0, vz=-50.0, vz_sigma=0.2, vx=30.0, aiding=True):
-        self.agl = agl
-        self.agl_sigma = agl_sigma
-        self.vz = vz
-        self.vz_sigma = vz_sigma
-        self.vx = vx
-        self.aiding = aiding
-
+Est = partial(EstimateStandIn, agl=3000.0, agl_sigma=3.0, vz=-50.0, vz_sigma=0.2, vx=30.0)
 
 def make(agl=3000.0, vz=-50.0, vx=30.0, sigma=3.0, propellant=200.0):
     p = Prior()

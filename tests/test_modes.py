@@ -3,7 +3,9 @@ propellant, link lost) and recovery (docs/algorithms.md section 5)."""
 
 from __future__ import annotations
 
-from fw import import_firmware
+from functools import partial
+
+from fw import EstimateStandIn, import_firmware
 
 import_firmware()
 
@@ -21,16 +23,7 @@ from flight.modes import (  # noqa: E402
     Modes,
 )
 
-
-class Est:
-    def __init__(self, agl=1000.0, agl_sigma=1.0, vz=-20.0, vz_sigma=0.1, vx=0.0, aiding=True):
-        self.agl = agl
-        self.agl_sigma = agl_sigma
-        self.vz = vz
-        self.vz_sigma = vz_sigma
-        self.vx = vx
-        self.aiding = aiding
-
+Est = partial(EstimateStandIn, agl=1000.0, agl_sigma=1.0, vz=-20.0, vz_sigma=0.1, vx=0.0)
 
 def make(propellant=200.0):
     p = Prior()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from fw import import_firmware
+from fw import EstimateStandIn, import_firmware
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,15 +25,7 @@ def prior(mass=540.0, tau=0.15, u_min=0.1):
     return p
 
 
-class Est:
-    def __init__(self, agl, agl_sigma, vz, vz_sigma, vx, aiding):
-        self.agl = agl
-        self.agl_sigma = agl_sigma
-        self.vz = vz
-        self.vz_sigma = vz_sigma
-        self.vx = vx
-        self.aiding = aiding
-
+Est = EstimateStandIn
 
 def test_engine_gain_is_a_stable_first_order_step():
     # GIVEN the engine's lag over a 20 ms step
