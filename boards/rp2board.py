@@ -15,6 +15,7 @@ import time
 
 import machine
 import micropython
+from flight.identity import file_exists
 from micropython import const
 
 _PWM_FULL = const(65535)  # duty_u16 of a throttle of 1
@@ -22,14 +23,6 @@ _LINK_TIMEOUT_MS = const(500)  # [ms] a silent link for this long calls link_los
 _BYTE_GAP_MS = const(20)  # [ms] inside a frame, wait this long for the next byte
 _BYE_DRAIN_MS = const(100)  # [ms] let the BYE frame leave before a reboot
 _LED_LOST_MS = const(250)  # [ms] LED half-period while the link is silent
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 class Rp2Board:
@@ -60,9 +53,9 @@ class Rp2Board:
         # `noflight.once` (left by an EXIT after a flight, see link_close) does so once.
         # Otherwise wait BOOT_ESCAPE_MS with Ctrl-C enabled: a Ctrl-C in that window
         # raises KeyboardInterrupt out of main.py and leaves the board at the REPL.
-        if _exists("noflight"):
+        if file_exists("noflight"):
             return False
-        if _exists("noflight.once"):
+        if file_exists("noflight.once"):
             os.remove("noflight.once")
             return False
         self._led.value(1)

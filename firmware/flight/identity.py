@@ -14,7 +14,7 @@ def image_files(root):
     # the files of a firmware image, as sorted paths relative to root
     names = []
     for name in ("main.py", "main.mpy", "board.py", "board.mpy", "rp2board.py", "rp2board.mpy"):
-        if _exists(root + "/" + name):
+        if file_exists(root + "/" + name):
             names.append(name)
     for name in sorted(os.listdir(root + "/flight")):
         if name.endswith(".py") or name.endswith(".mpy"):
@@ -23,7 +23,7 @@ def image_files(root):
     return names
 
 
-def _exists(path):
+def file_exists(path):
     try:
         os.stat(path)
         return True
