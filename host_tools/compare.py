@@ -350,7 +350,7 @@ class CheckedTarget:
             return {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0}
         run = self.runs.pop()
         tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
-        return compare_runs([run], tol).reference_block()
+        return compare_batch([run], tol).reference_block()
 
     def result(self, tol: Tolerance | None = None) -> Result:
         if tol is None:
