@@ -38,6 +38,7 @@ import tty
 from pathlib import Path
 
 from host_tools.errors import UsageError
+from host_tools.vm import HEAP_BYTES
 
 _RUNTIME = Path(__file__).with_name("vboard_runtime.py")
 _FORCE_INTERRUPT_S = 1.0  # [s] a Ctrl-C not taken by the VM within this ends the VM
@@ -365,7 +366,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from host_tools.boards import board_info
 
-    heap = args.heap or int(board_info("virtual").get("HEAP_BYTES", 1 << 30))  # type: ignore[call-overload]
+    heap = args.heap or int(board_info("virtual").get("HEAP_BYTES", HEAP_BYTES))  # type: ignore[call-overload]
     tmp = None
     if args.flash_dir is None:
         tmp = tempfile.mkdtemp(prefix="lander-vboard-")

@@ -199,3 +199,17 @@ def test_the_vm_survives_the_same_abuse_and_reports_it():
 def test_struct_layouts_match_the_document():
     assert wire.SENSOR_FMT.size == 25 and wire.INIT_FMT.size == 116 and wire.COMMAND_FMT.size == 160
     assert struct.calcsize("<I17d5BBHHH") == wire.COMMAND_DETERMINISTIC_BYTES
+
+
+@pytest.mark.vm
+def test_an_attitude_beyond_the_envelope_is_refused_on_the_vm():
+    # GIVEN a configured firmware in the VM; WHEN a frame says pitch 1.59 rad (past the 1.4 rad
+    # bound: cos(pitch) near 0 once divided the slant range and raised)
+    with open_target("vm") as target:
+        target.hello()
+        assert target.init(wire.Init(**{**PRIOR.__dict__}))
+        cmd = target.step(wire.Sensor(0, 20_000, 1.62, 0.0, 1.59375, 2950.0, 0.0, 3))
+        nxt = target.step(wire.Sensor(0, 40_000, 1.62, 0.0, 0.0, 2949.0, 0.0, 3))
+    # THEN both frames are answered, the attitude is flagged invalid, the commands are finite
+    assert cmd.fault_flags & 2 and not nxt.fault_flags & 2
+    assert math.isfinite(cmd.throttle) and math.isfinite(nxt.agl)

@@ -106,3 +106,28 @@ def test_the_vm_target_starts_a_fresh_vm_when_the_heap_left_cannot_hold_a_run():
         again = [target.step(wire.Sensor(**f.__dict__)) for f in frames]
         assert target.transport.proc.pid != old_pid  # type: ignore[attr-defined]
         assert [c.agl for c in again] == [c.agl for c in first]
+
+
+def test_the_cpython_target_names_a_firmware_exception_at_once(tmp_path):
+    # GIVEN a copy of the firmware whose step raises
+    import re
+    import shutil
+    import time
+
+    from host_tools.paths import FIRMWARE
+    from host_tools.targets import CPythonTarget, TargetError
+
+    copy = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, copy)
+    core = copy / "flight" / "core.py"
+    src = core.read_text()
+    boom = r'\1        raise ValueError("boom")\n'
+    core.write_text(re.sub(r"(    def step\(self, s\):\n)", boom, src, count=1))
+    with CPythonTarget(firmware_dir=copy) as target:
+        target.hello()
+        assert target.init(wire.Init(**PRIOR.__dict__))
+        # WHEN a frame is sent THEN the error says what the firmware raised, without the timeout
+        t0 = time.monotonic()
+        with pytest.raises(TargetError, match="ValueError: boom"):
+            target.step(canned_frames(1)[0])
+        assert time.monotonic() - t0 < 1.0
