@@ -133,11 +133,13 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
     dyn = Dynamics(v, ini.downrange_m, ini.altitude_m, ini.horizontal_speed_mps, ini.vertical_speed_mps,
                    s.propellant_kg, ini.pitch_rad, ini.throttle)
     seeds = sensor_streams(s.seed)
-    faults = {name: [f for f in s.faults if f.sensor == name] for name in ("radar", "lrf", "imu", "contact")}
+    faults = {name: [f for f in s.faults if f.sensor == name]
+              for name in ("radar", "lrf", "imu", "attitude", "contact")}
     sn = s.sensors
     radar = AltimeterModel("radar", sn.radar, seeds["radar"], faults["radar"], seeds["radar_faults"])
     lrf = AltimeterModel("lrf", sn.lrf, seeds["lrf"], faults["lrf"], seeds["lrf_faults"])
-    imu = ImuModel(sn.imu, rate, seeds["imu"], seeds["attitude"], faults["imu"], seeds["imu_faults"])
+    imu = ImuModel(sn.imu, rate, seeds["imu"], seeds["attitude"], faults["imu"], seeds["imu_faults"],
+                   faults["attitude"], seeds["attitude_faults"])
     contact = ContactModel(sn.contact, faults["contact"])
 
     def true_range() -> float:

@@ -18,6 +18,13 @@ reading of each sample (a sample that is invalid stays invalid and reads 0), exc
   old yet: invalid); imu: both axes from value seconds earlier.
 - scale: altimeter reading * value; imu both axes * value.
 
+Attitude (the pitch reading of the IMU, sensor `attitude`; the accelerometer faults leave it
+alone) takes every kind, in radians: dropout (reads NaN), stuck (frozen at its last output),
+bias (+ value [rad]), drift (+ value * (t - start_s) [rad/s]), spike (one sample in rate_hz is
+off by +-value [rad]), noise (+ N(0, value) [rad]), delay (the reading value seconds earlier)
+and scale (reading * value). A saturated rate channel (Schiaparelli, 2016) is a drift over the
+saturation followed by a bias of what it integrated: two entries.
+
 Contact (a switch) takes dropout (reads open), stuck (value 1: reads closed from start_s, the
 Mars Polar Lander latch; otherwise frozen at its last output), spike (reads closed for one frame
 at start_s and then every `value` seconds until end_s; value 0: a single pulse) and delay (the
@@ -172,6 +179,49 @@ class ImuFaults:
                 fl *= f.value
         self.out = (fa, fl)
         return fa, fl
+
+
+class AttitudeFaults:
+    """Faults of the attitude (pitch) reading, one sample per control frame."""
+
+    def __init__(self, faults: list[Fault], seed_seq, rate_hz: float):
+        self.faults = [_Active(f, s) for f, s in zip(faults, _seeds(faults, seed_seq), strict=True)]
+        self.spike_p = min(1.0, 1.0 / rate_hz)
+        self.history = _History() if any(f.kind == "delay" for f in self.faults) else None
+        self.out = None  # the last output [rad]
+
+    def on_sample(self, t: float, pitch: float) -> float:
+        if self.history is not None:
+            self.history.add(t, pitch)
+        for f in self.faults:
+            if not f.on(t):
+                continue
+            k = f.kind
+            if k == "dropout":
+                pitch = math.nan
+            elif k == "stuck":
+                if f.frozen is None:
+                    f.frozen = self.out if self.out is not None else pitch
+                pitch = f.frozen
+            elif k == "delay":
+                old = self.history.at(t - f.value)
+                if old is not None:
+                    pitch = old
+            elif k == "bias":
+                pitch += f.value
+            elif k == "drift":
+                pitch += f.value * (t - f.start)
+            elif k == "spike":
+                u = f.uniform.next()
+                sign = 1.0 if f.uniform.next() < 0.5 else -1.0
+                if u < self.spike_p:
+                    pitch += sign * f.value
+            elif k == "noise":
+                pitch += f.value * f.normal.next()
+            elif k == "scale":
+                pitch *= f.value
+        self.out = pitch
+        return pitch
 
 
 class ContactFaults:

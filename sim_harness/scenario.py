@@ -21,6 +21,8 @@ from pathlib import Path
 from sim_harness.terrain import Terrain
 
 SENSOR_NAMES = ("radar", "lrf", "imu", "contact")
+# a fault may also name the attitude (pitch) reading, whose model is part of [sensors.imu]
+FAULT_SENSORS = (*SENSOR_NAMES, "attitude")
 ALTIMETERS = ("radar", "lrf")
 OUTCOMES = ("landed", "crashed", "propellant_exhausted", "timeout")
 FAULT_KINDS = ("dropout", "stuck", "bias", "drift", "spike", "noise", "delay", "scale")
@@ -134,7 +136,7 @@ class Sensors:
 
 @dataclass
 class Fault:
-    sensor: str  # radar | lrf | imu | contact
+    sensor: str  # radar | lrf | imu | attitude | contact
     kind: str  # one of FAULT_KINDS
     start_s: float  # [s]
     end_s: float | None = None  # [s] None: to the end of the run
@@ -419,8 +421,8 @@ def _check_physics(r: _Reader, s: Scenario) -> None:
     non_negative(s.sensors.contact.probe_length_m, "sensors.contact.probe_length_m")
     for i, f in enumerate(s.faults):
         key = f"fault[{i}]"
-        if f.sensor not in SENSOR_NAMES:
-            raise r.fail(f"{key}.sensor", f"unknown sensor {f.sensor!r} (known: {', '.join(SENSOR_NAMES)})")
+        if f.sensor not in FAULT_SENSORS:
+            raise r.fail(f"{key}.sensor", f"unknown sensor {f.sensor!r} (known: {', '.join(FAULT_SENSORS)})")
         kinds = CONTACT_FAULT_KINDS if f.sensor == "contact" else FAULT_KINDS
         if f.kind not in kinds:
             raise r.fail(f"{key}.kind", f"unknown fault kind {f.kind!r} for {f.sensor} "

@@ -23,6 +23,10 @@ lateral specific force of a point mass thrusting along its axis is zero:
     f_lateral =                         lateral_bias_mps2 + N(0, noise_density * sqrt(rate))
     pitch     = pitch_true + attitude_bias_rad + N(0, attitude_noise_rad)
 
+The attitude reading has faults of its own (fault sensor `attitude`); the vehicle's attitude
+loop closes on the true pitch (it is outside the firmware), so a wrong reading misleads only
+the firmware's navigation: the slant ranges' conversion to height and the inertial projection.
+
 Contact: closed when the footpads are at most probe_length_m above the terrain under them.
 """
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import math
 
-from sim_harness.faults import AltimeterFaults, ContactFaults, ImuFaults
+from sim_harness.faults import AltimeterFaults, AttitudeFaults, ContactFaults, ImuFaults
 from sim_harness.scenario import Altimeter, Contact, Fault, Imu
 from sim_harness.streams import Stream
 
@@ -81,12 +85,15 @@ class AltimeterModel:
 class ImuModel:
     """Accelerometers (axial, lateral) and attitude. `frame(t, f_true, pitch_true)`."""
 
-    def __init__(self, p: Imu, rate_hz: float, seed_seq, att_seed_seq, faults: list[Fault], fault_seed):
+    def __init__(self, p: Imu, rate_hz: float, seed_seq, att_seed_seq, faults: list[Fault], fault_seed,
+                 attitude_faults: list[Fault] | None = None, attitude_fault_seed=None):
         self.p = p
         self.accel_sigma = p.noise_density * math.sqrt(rate_hz)  # [m/s^2] per sample
         self.noise = Stream(seed_seq)
         self.att_noise = Stream(att_seed_seq)
         self.faults = ImuFaults(faults, fault_seed, rate_hz) if faults else None
+        self.att_faults = (AttitudeFaults(attitude_faults, attitude_fault_seed, rate_hz)
+                           if attitude_faults else None)
 
     def frame(self, t: float, f_true: float, pitch_true: float) -> tuple[float, float, float]:
         p = self.p
@@ -96,6 +103,8 @@ class ImuModel:
         pitch = pitch_true + p.attitude_bias_rad + p.attitude_noise_rad * self.att_noise.next()
         if self.faults is not None:
             fa, fl = self.faults.on_sample(t, fa, fl)
+        if self.att_faults is not None:
+            pitch = self.att_faults.on_sample(t, pitch)
         return fa, fl, pitch
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# New names go at the end: a SeedSequence's i-th child does not depend on how many are spawned,
+# so the existing streams stay the same.
 STREAM_NAMES = ("radar", "lrf", "imu", "attitude", "contact", "radar_faults", "lrf_faults",
-                "imu_faults")
+                "imu_faults", "attitude_faults")
 
 
 def sensor_streams(seed: int) -> dict[str, np.random.SeedSequence]:
