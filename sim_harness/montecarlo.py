@@ -17,6 +17,7 @@ accelerometer biases, scale factor and attitude bias.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -132,14 +133,17 @@ def _worker_init(factory, reference: bool = False) -> None:
 
 
 def _run_one(task) -> dict:
-    """One dispersed run in a worker; returns a small record (picklable).
+    """One run in a worker; returns a small record (picklable).
 
-    With the reference check on, the record also carries the run's frames and commands
-    ("_run"): the parent compares many runs at once with the vectorised reference model.
+    task: (make, arg, target_name, label, extra): the run flies `make(arg)` (a Scenario; both
+    picklable: a module-level function and plain data); `extra(result, summary)`, if not None,
+    returns more keys for the record. With the reference check on, the record also carries the
+    run's frames and commands ("_run", labelled `label`): the parent compares many runs at once
+    with the vectorised reference model.
     """
     global _TARGET
-    base, seed, target_name = task
-    scn = disperse(base, seed)
+    make, arg, target_name, label, extra = task
+    scn = make(arg)
     if _TARGET is None:
         _TARGET = _FACTORY()
         if _REFERENCE:
@@ -150,7 +154,7 @@ def _run_one(task) -> dict:
     checked_run = None
     if _REFERENCE and _TARGET.runs:
         checked_run = _TARGET.runs.pop()
-        checked_run.label = f"seed {seed}"
+        checked_run.label = label
     if result.target_error:
         try:
             _TARGET.close()
@@ -159,8 +163,8 @@ def _run_one(task) -> dict:
         _TARGET = None
     summ = summarize(result)
     td = summ["touchdown"]
-    return {
-        "seed": seed, "outcome": summ["outcome"], "passed": summ["passed"],
+    record = {
+        "seed": scn.seed, "outcome": summ["outcome"], "passed": summ["passed"],
         "failures": summ["expect"]["failures"], "target_error": summ["target_error"],
         "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
         "propellant_kg": td["propellant_kg"], "propellant_used_kg": summ["propellant_used_kg"],
@@ -170,6 +174,68 @@ def _run_one(task) -> dict:
         "steps": summ["steps"],
         "_run": checked_run,
     }
+    if extra is not None:
+        record.update(extra(result, summ))
+    return record
+
+
+def fly_many(tasks: list, factory, *, workers: int = 1, reference: bool = False, progress: bool = True,
+             desc: str = "runs") -> tuple[list[dict], dict | None, float]:
+    """Fly every task (see `_run_one`) on `workers` processes, each opening its target once.
+
+    factory: a picklable callable returning an open target. reference: check every command
+    against the reference model, in batches of runs in this process (a run with a mismatch
+    fails). progress: a tqdm bar on stderr. Returns the records in the order of `tasks`, the
+    reference block (None without the check) and the wall time [s]. Monte Carlo and the fault
+    campaign (sim_harness.campaign) both fly through here.
+    """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc=desc, unit="run")
+    t0 = time.perf_counter()
+    records: list[dict] = []
+    checker = _BatchCheck() if reference else None
+
+    def collect(rec: dict) -> None:
+        run = rec.pop("_run")
+        if checker is not None and run is not None:
+            checker.add(run, rec)
+        records.append(rec)
+        if bar is not None:
+            bar.update(1)
+
+    indexed = [(i, t) for i, t in enumerate(tasks)]
+    if workers == 1:
+        _worker_init(factory, reference)
+        try:
+            for item in indexed:
+                collect(_run_indexed(item))
+        finally:
+            if _TARGET is not None:
+                _TARGET.close()
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, reference)) as pool:
+            for rec in pool.imap_unordered(_run_indexed, indexed, chunksize=1):
+                collect(rec)
+    if checker is not None:
+        checker.flush()
+    wall = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    records.sort(key=lambda r: r["_index"])
+    for r in records:
+        del r["_index"]
+    return records, (checker.block() if checker is not None else None), wall
+
+
+def _run_indexed(item) -> dict:
+    index, task = item
+    rec = _run_one(task)
+    rec["_index"] = index
+    return rec
 
 
 class _BatchCheck:
@@ -247,46 +313,12 @@ def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_n
     factory = target_factory or default_factory(target_name)
     workers = workers or os.cpu_count() or 1
     seeds = [run_seed(base_seed, i) for i in range(n)]
-    tasks = [(scenario, s, target_name) for s in seeds]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, desc=f"montecarlo {scenario.name}", unit="run")
-    t0 = time.perf_counter()
-    records = []
-    checker = _BatchCheck() if reference else None
-
-    def collect(rec: dict) -> None:
-        run = rec.pop("_run")
-        if checker is not None and run is not None:
-            checker.add(run, rec)
-        records.append(rec)
-        if bar is not None:
-            bar.update(1)
-
-    if workers == 1:
-        _worker_init(factory, reference)
-        try:
-            for task in tasks:
-                collect(_run_one(task))
-        finally:
-            if _TARGET is not None:
-                _TARGET.close()
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, reference)) as pool:
-            for rec in pool.imap_unordered(_run_one, tasks, chunksize=1):
-                collect(rec)
-    if checker is not None:
-        checker.flush()
-    wall = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-    order = {s: i for i, s in enumerate(seeds)}
-    records.sort(key=lambda r: order[r["seed"]])
+    make = functools.partial(disperse, scenario)
+    tasks = [(make, s, target_name, f"seed {s}", None) for s in seeds]
+    records, ref, wall = fly_many(tasks, factory, workers=workers, reference=reference, progress=progress,
+                                  desc=f"montecarlo {scenario.name}")
     stats = _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
-    stats["reference"] = checker.block() if checker is not None else None
+    stats["reference"] = ref
     if out_dir is not None:
         _write(scenario, stats, records, Path(out_dir))
     return stats
