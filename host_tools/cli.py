@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("host_tools.cmd_check", "run a whole scenario library and print a table of outcomes"),
     "flash": ("host_tools.flash", "build and copy the firmware to a board, verify its identity"),
     "montecarlo": ("host_tools.cmd_montecarlo", "dispersed runs of a scenario, with statistics"),
+    "campaign": ("host_tools.cmd_campaign", "a random fault campaign from a seed, statistics per class"),
     "bench": ("host_tools.bench", "the cost of one control step on each available target"),
     "virtual-board": ("host_tools.virtual_board", "start a virtual Pico behind a pseudo-terminal"),
     "info": ("host_tools.cmd_info", "ask a target for its firmware identity"),

@@ -1,0 +1,631 @@
+"""Fault campaign: random fault cases drawn from a seed, screened by the truth pilot, flown in parallel.
+
+Case i of a campaign with base seed S is drawn from `run_seed(S, i)` (sim_harness.montecarlo)
+alone, in two stages:
+
+1. the start (`draw_start`): a terrain class (flat, rough, cliff down, cliff up: the cliff
+   ahead of the start, within the distance the descent travels), a start 2.5-6 km above the
+   terrain under it, 30-70 m/s down, 0-60 m/s downrange, then the Monte Carlo dispersions
+   (sim_harness.montecarlo.disperse: the true vehicle, the prior's errors, each sensor's
+   noise, bias, scale and phase). The truth pilot (sim_harness.pilot) flies it; a start that
+   it does not land softly is dropped (and counted): it is no fair test of the firmware. The
+   pilot reads the truth and ignores the sensors, so faults cannot change its verdict.
+2. the faults (`draw_faults`), with their onsets within the pilot's descent time: a class
+   (single: one altimeter fault; double: two, on both altimeters or on one; imu: an
+   accelerometer bias step or drift with 0-2 altimeter faults; attitude: an attitude reading
+   fault, a Schiaparelli-like saturation among them, with 0-2 altimeter faults), and
+   sometimes a contact fault on top; 1-3 faults in all. Every altimeter kind of the contract,
+   magnitudes log-uniform across their plausible range (FAULT_RANGES), durations from half a
+   second to the rest of the descent.
+
+A case passes when it lands softly (SOFT: vz <= 2 m/s, vx <= 1 m/s), the target did not fail,
+and no command differed from the reference model. The statistics count soft landings by class,
+kind and terrain, the outcomes, runs that ran dry, and how the firmware judged the sick and the
+healthy altimeters (`isolation_record`). Every failing case is written as a scenario TOML with
+the campaign's expectations, which `lander sim` replays exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sim_harness.montecarlo import disperse, fly_many, run_seed
+from sim_harness.pilot import TruthPilot
+from sim_harness.report import _json_safe
+from sim_harness.scenario import Expect, Fault, Initial, Knowledge, Scenario, scenario_to_toml
+from sim_harness.terrain import Terrain
+
+SOFT = {"max_touchdown_vertical_mps": 2.0, "max_touchdown_horizontal_mps": 1.0}  # [m/s]
+CLASSES = ("single", "double", "imu", "attitude")
+CLASS_WEIGHTS = (0.35, 0.30, 0.20, 0.15)
+TERRAINS = ("flat", "rough", "cliff_down", "cliff_up")
+ALTIMETER_KINDS = ("dropout", "stuck", "bias", "drift", "spike", "noise", "delay", "scale")
+ATTITUDE_KINDS = ("saturation", "bias", "drift", "stuck", "spike", "noise")
+CONTACT_KINDS = ("dropout", "stuck", "spike", "delay")
+CONTACT_P = 0.15  # [1] chance of a contact fault on top (when there is room for a third fault)
+DURATION_S = 600.0  # [s] each case's duration: a lander that hovers longer times out
+
+# magnitudes, log-uniform between the bounds (a sign drawn where both make sense)
+FAULT_RANGES = {
+    "bias": (2.0, 500.0),  # [m] +-
+    "drift": (0.2, 20.0),  # [m/s] +-
+    "spike": (10.0, 3000.0),  # [m] (a multipath return, a false lock)
+    "noise": (1.0, 200.0),  # [m] sigma
+    "delay": (0.1, 5.0),  # [s]
+    "scale": (0.02, 0.4),  # [1] value = 1 +- this
+    "duration": (0.5, 60.0),  # [s] of a transient fault (else to the end: PERMANENT_P)
+    "imu_bias": (0.01, 0.2),  # [m/s^2] +- axial bias step (1-20 mg)
+    "imu_drift": (0.0005, 0.01),  # [m/s^3] +-
+    "att_bias": (0.005, 0.2),  # [rad] +-
+    "att_drift": (0.0005, 0.01),  # [rad/s] +-
+    "att_spike": (0.05, 0.5),  # [rad]
+    "att_noise": (0.005, 0.05),  # [rad]
+    "saturation_rate": (0.1, 1.0),  # [rad/s] +- attitude runaway while a rate channel is saturated
+    "saturation_s": (0.3, 2.0),  # [s] how long it is saturated
+    "contact_delay": (0.1, 2.0),  # [s]
+    "contact_pulse_every": (1.0, 10.0),  # [s]
+}
+PERMANENT_P = 0.4  # [1] chance that an altimeter fault lasts to the end of the run
+
+
+# ---------------------------------------------------------------- drawing a case
+
+
+def _loguniform(rng, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _sig(v: float, digits: int = 4) -> float:
+    """v rounded to `digits` significant digits (readable scenario files)."""
+    if v == 0.0 or not math.isfinite(v):
+        return v
+    return float(f"{v:.{digits}g}")
+
+
+def _signed(rng, lo: float, hi: float) -> float:
+    return _sig(_loguniform(rng, lo, hi) * (1.0 if rng.random() < 0.5 else -1.0))
+
+
+def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrain, str]:
+    """A terrain of class `kind` for a start at x0, agl0 above the ground, moving at vx0."""
+    reach = max(300.0, 40.0 * vx0)  # [m] about the downrange distance the descent travels
+    if kind == "flat":
+        return Terrain.flat(), "flat at 0 m"
+    if kind == "rough":
+        spacing = float(rng.uniform(50.0, 200.0))  # [m]
+        amp = float(rng.uniform(0.03, 0.15)) * spacing  # [m] 1 sigma: slopes up to about 30 deg
+        xs = np.arange(x0 - 6000.0, x0 + 12000.0, spacing)
+        hs = rng.normal(0.0, amp, xs.size)
+        text = f"rough: {amp:.0f} m 1-sigma relief, points every {spacing:.0f} m"
+        return Terrain([_sig(float(x), 7) for x in xs], [_sig(float(h)) for h in hs]), text
+    width = _sig(float(rng.uniform(20.0, 200.0)))  # [m] of the wall
+    if kind == "cliff_down":  # anywhere within reach: the lander flies over the drop
+        xc = _sig(x0 + float(rng.uniform(0.1, 1.0)) * reach)
+        h = _sig(_loguniform(rng, 200.0, 3000.0))
+        return Terrain([xc - 0.5 * width, xc + 0.5 * width], [h, 0.0]), \
+            f"cliff_down: {h:.0f} m down, {xc - x0:.0f} m ahead"
+    # cliff up: early in the descent and at most 40 % of the start's height, so that the
+    # lander crosses it high (the firmware has no hazard avoidance: a wall in the way is a
+    # guidance test, not a cross-check test)
+    xc = _sig(x0 + float(rng.uniform(0.05, 0.35)) * reach)
+    h = _sig(_loguniform(rng, 100.0, 0.4 * agl0))
+    text = f"cliff_up: {h:.0f} m up, {xc - x0:.0f} m ahead"
+    return Terrain([xc - 0.5 * width, xc + 0.5 * width], [0.0, h]), text
+
+
+def draw_start(base_seed: int, index: int) -> Scenario:
+    """Case `index`'s start and terrain, no faults yet (what the truth pilot screens)."""
+    seed = run_seed(base_seed, index)
+    rng = np.random.default_rng([seed, 0])
+    kind = TERRAINS[int(rng.integers(len(TERRAINS)))]  # first draw: terrain_kind() repeats it
+    x0 = -3000.0
+    vx0 = _sig(float(rng.uniform(0.0, 60.0)))
+    agl0 = float(rng.uniform(2500.0, 6000.0))
+    terrain, text = _terrain(rng, kind, x0, vx0, agl0)
+    ground = terrain.height(x0)
+    initial = Initial(altitude_m=_sig(ground + agl0, 6), downrange_m=x0,
+                      vertical_speed_mps=_sig(-float(rng.uniform(30.0, 70.0))), horizontal_speed_mps=vx0)
+    base = Scenario(name=f"campaign{base_seed}-{index}", seed=seed, initial=initial, duration_s=DURATION_S,
+                    knowledge=Knowledge(terrain_m=ground, terrain_sigma_m=1000.0), terrain=terrain,
+                    description=f"terrain {text}")
+    s = disperse(base, seed)
+    return dataclasses.replace(s, name=base.name, description=base.description)
+
+
+def terrain_kind(base_seed: int, index: int) -> str:
+    """Case `index`'s terrain class (the first draw of draw_start)."""
+    return TERRAINS[int(np.random.default_rng([run_seed(base_seed, index), 0]).integers(len(TERRAINS)))]
+
+
+def _window(rng, t_end: float, permanent_p: float = PERMANENT_P) -> tuple[float, float | None]:
+    start = _sig(float(rng.uniform(0.0, 0.9 * t_end)))
+    if rng.random() < permanent_p:
+        return start, None
+    return start, _sig(start + _loguniform(rng, *FAULT_RANGES["duration"]))
+
+
+def _altimeter_fault(rng, sensor: str, t_end: float) -> Fault:
+    kind = ALTIMETER_KINDS[int(rng.integers(len(ALTIMETER_KINDS)))]
+    start, end = _window(rng, t_end)
+    r = FAULT_RANGES
+    value = 0.0
+    if kind in ("bias", "drift"):
+        value = _signed(rng, *r[kind])
+    elif kind in ("spike", "noise", "delay"):
+        value = _sig(_loguniform(rng, *r[kind]))
+    elif kind == "scale":
+        value = _sig(1.0 + _signed(rng, *r["scale"]))
+    return Fault(sensor=sensor, kind=kind, start_s=start, end_s=end, value=value)
+
+
+def _imu_fault(rng, t_end: float) -> list[Fault]:
+    start, end = _window(rng, t_end, permanent_p=0.6)
+    if rng.random() < 0.6:
+        return [Fault("imu", "bias", start, end, _signed(rng, *FAULT_RANGES["imu_bias"]))]
+    return [Fault("imu", "drift", start, end, _signed(rng, *FAULT_RANGES["imu_drift"]))]
+
+
+def _attitude_fault(rng, t_end: float) -> list[Fault]:
+    r = FAULT_RANGES
+    kind = ATTITUDE_KINDS[int(rng.integers(len(ATTITUDE_KINDS)))]
+    if kind == "saturation":  # a drift while saturated, then the bias it integrated (Schiaparelli)
+        start = _sig(float(rng.uniform(0.0, 0.9 * t_end)))
+        rate = _signed(rng, *r["saturation_rate"])
+        span = _sig(_loguniform(rng, *r["saturation_s"]))
+        end = _sig(start + span)
+        return [Fault("attitude", "drift", start, end, rate),
+                Fault("attitude", "bias", end, None, _sig(rate * (end - start)))]
+    start, end = _window(rng, t_end, permanent_p=0.5)
+    value = 0.0
+    if kind == "bias":
+        value = _signed(rng, *r["att_bias"])
+    elif kind == "drift":
+        value = _signed(rng, *r["att_drift"])
+    elif kind == "spike":
+        value = _sig(_loguniform(rng, *r["att_spike"]))
+    elif kind == "noise":
+        value = _sig(_loguniform(rng, *r["att_noise"]))
+    return [Fault("attitude", kind, start, end, value)]
+
+
+def _contact_fault(rng, t_end: float) -> Fault:
+    kind = CONTACT_KINDS[int(rng.integers(len(CONTACT_KINDS)))]
+    start = _sig(float(rng.uniform(0.0, 0.95 * t_end)))
+    if kind == "dropout":  # the switch never closes
+        return Fault("contact", "dropout", start, None, 0.0)
+    if kind == "stuck":  # latched closed (Mars Polar Lander)
+        return Fault("contact", "stuck", start, None, 1.0)
+    if kind == "spike":  # one pulse, or a pulse every few seconds
+        every = 0.0 if rng.random() < 0.5 else _sig(_loguniform(rng, *FAULT_RANGES["contact_pulse_every"]))
+        return Fault("contact", "spike", start, None, every)
+    return Fault("contact", "delay", 0.0, None, _sig(_loguniform(rng, *FAULT_RANGES["contact_delay"])))
+
+
+def draw_faults(base_seed: int, index: int, t_pilot: float) -> tuple[str, list[Fault]]:
+    """Case `index`'s fault class and faults; onsets within t_pilot [s], the pilot's descent."""
+    rng = np.random.default_rng([run_seed(base_seed, index), 1])
+    cls = CLASSES[int(rng.choice(len(CLASSES), p=CLASS_WEIGHTS))]
+    alt = ("radar", "lrf")
+    faults: list[Fault] = []
+    if cls == "single":
+        faults.append(_altimeter_fault(rng, alt[int(rng.integers(2))], t_pilot))
+    elif cls == "double":
+        if rng.random() < 0.7:
+            faults += [_altimeter_fault(rng, "radar", t_pilot), _altimeter_fault(rng, "lrf", t_pilot)]
+        else:
+            a = alt[int(rng.integers(2))]
+            faults += [_altimeter_fault(rng, a, t_pilot), _altimeter_fault(rng, a, t_pilot)]
+    else:
+        faults += _imu_fault(rng, t_pilot) if cls == "imu" else _attitude_fault(rng, t_pilot)
+        for _ in range(int(rng.choice(3, p=(0.3, 0.5, 0.2)))):
+            faults.append(_altimeter_fault(rng, alt[int(rng.integers(2))], t_pilot))
+    if _count(faults) < 3 and rng.random() < CONTACT_P:
+        faults.append(_contact_fault(rng, t_pilot))
+    return cls, faults
+
+
+def _count(faults: list[Fault]) -> int:
+    """Faults as the campaign counts them: a saturation (drift, then its bias) is one."""
+    return sum(1 for f in faults if not (f.sensor == "attitude" and f.kind == "bias"
+                                         and any(g.sensor == "attitude" and g.kind == "drift"
+                                                 and g.end_s == f.start_s for g in faults)))
+
+
+def fault_labels(faults: list[Fault]) -> list[str]:
+    """`sensor:kind` of each fault as the campaign counts them (a saturation is one)."""
+    labels = []
+    for f in faults:
+        if f.sensor == "attitude" and f.kind == "drift" and f.end_s is not None and any(
+                g.sensor == "attitude" and g.kind == "bias" and g.start_s == f.end_s for g in faults):
+            labels.append("attitude:saturation")
+        elif f.sensor == "attitude" and f.kind == "bias" and any(
+                g.sensor == "attitude" and g.kind == "drift" and g.end_s == f.start_s for g in faults):
+            continue
+        else:
+            labels.append(f"{f.sensor}:{f.kind}")
+    return labels
+
+
+def describe_fault(f: Fault) -> str:
+    end = "end" if f.end_s is None else f"{f.end_s:g} s"
+    value = "" if f.kind in ("dropout",) or (f.kind == "stuck" and f.sensor != "contact") else f" {f.value:g}"
+    return f"{f.sensor} {f.kind}{value} from {f.start_s:g} s to {end}"
+
+
+def build_case(arg) -> Scenario:
+    """The whole case: arg = (base_seed, index, t_pilot). Picklable: workers rebuild it."""
+    base_seed, index, t_pilot = arg
+    s = draw_start(base_seed, index)
+    cls, faults = draw_faults(base_seed, index, t_pilot)
+    text = "; ".join(describe_fault(f) for f in faults)
+    return dataclasses.replace(
+        s, faults=faults, expect=Expect(outcome="landed", **SOFT),
+        description=f"Fault campaign case {index} of base seed {base_seed} (lander campaign --seed "
+                    f"{base_seed}), class {cls}, {s.description}; faults: {text}. Expectation: the "
+                    f"campaign's soft landing.")
+
+
+def build_case_without_faults(arg) -> Scenario:
+    """The case without its faults (the baseline of a failing case)."""
+    return dataclasses.replace(build_case(arg), faults=[])
+
+
+def case_meta(base_seed: int, index: int, t_pilot: float) -> dict:
+    """What the statistics group a case by (drawn again in the parent: drawing costs nothing)."""
+    s = draw_start(base_seed, index)
+    cls, faults = draw_faults(base_seed, index, t_pilot)
+    return {"index": index, "name": s.name, "class": cls, "terrain": terrain_kind(base_seed, index),
+            "faults": fault_labels(faults), "fault_text": [describe_fault(f) for f in faults]}
+
+
+# ---------------------------------------------------------------- judging one run
+
+_DISTRUST = ("rejected", "failed")
+
+
+def isolation_record(result, summary) -> dict:
+    """How the firmware judged the altimeters of one run (a `fly_many` extra; picklable).
+
+    For each altimeter with a fault (its windows start_s <= t < end_s): `trusted_s`, the time
+    it was ok inside a window; `isolation_s`, from the first frame inside a window in which it
+    was ok (the onset, or when it came into use) to the first later frame inside a window in
+    which it was not ok (0: never trusted while faulty; None: trusted and never isolated).
+    `wrong_blame_s`: time in which a healthy altimeter (no fault) was rejected or failed while a
+    faulty one was ok inside its window: the wrong source believed. `healthy_alarm`: a healthy
+    altimeter was ever declared rejected or failed.
+    """
+    from sim_harness.closedloop import COLUMNS
+
+    s = result.scenario
+    rows = result.rows
+    dt = 1.0 / s.control_rate_hz
+    ti = COLUMNS.index("t_s")
+    t = [r[ti] for r in rows]
+    health = {a: [r[COLUMNS.index(f"{a}_health")] for r in rows] for a in ("radar", "lrf")}
+    windows = {a: [(f.start_s, math.inf if f.end_s is None else f.end_s) for f in s.faults if f.sensor == a]
+               for a in ("radar", "lrf")}
+    faulty = [a for a in ("radar", "lrf") if windows[a]]
+    healthy = [a for a in ("radar", "lrf") if not windows[a]]
+
+    def active(a, tk):
+        return any(t0 - 1e-9 <= tk < t1 - 1e-9 for t0, t1 in windows[a])
+
+    per = {}
+    for a in faulty:
+        trusted = 0.0
+        exposed = None
+        isolated = None
+        for k, tk in enumerate(t):
+            if not active(a, tk):
+                continue
+            ok = health[a][k] == "ok"
+            if ok:
+                trusted += dt
+                if exposed is None:
+                    exposed = tk
+            elif exposed is not None and isolated is None:
+                isolated = tk - exposed
+        per[a] = {"trusted_s": trusted, "isolation_s": 0.0 if exposed is None else isolated,
+                  "never_trusted": exposed is None}
+    wrong = 0.0
+    for k, tk in enumerate(t):
+        if any(health[h][k] in _DISTRUST for h in healthy) and any(
+                active(f, tk) and health[f][k] == "ok" for f in faulty):
+            wrong += dt
+    alarm = any(c["sensor"] in healthy and c["state"] in _DISTRUST for c in summary["faults_declared"])
+    return {"altimeters": per, "wrong_blame_s": wrong, "wrong_blame": wrong > 0.0, "healthy_alarm": alarm,
+            "healthy_altimeters": healthy, "ran_dry": result.ran_dry_at is not None,
+            "ran_dry_at_s": result.ran_dry_at, "touchdown_s": summary["touchdown"]["time_s"],
+            "est_error_max_m": summary["estimator"]["altitude_error_max_m"]}
+
+
+def _pilot_record(result, summary) -> dict:
+    return {"touchdown_s": summary["touchdown"]["time_s"]}
+
+
+def _soft(r: dict) -> bool:
+    return (r["outcome"] == "landed" and r["touchdown_vz_mps"] is not None
+            and r["touchdown_vz_mps"] <= SOFT["max_touchdown_vertical_mps"]
+            and r["touchdown_vx_mps"] <= SOFT["max_touchdown_horizontal_mps"])
+
+
+# ---------------------------------------------------------------- the campaign
+
+
+def screen(base_seed: int, n: int, *, workers: int = 1, progress: bool = False) -> tuple[list, list]:
+    """Draw starts 0, 1, 2, ... until `n` are landed softly by the truth pilot.
+
+    Returns (kept, dropped): kept = [(index, t_pilot)] for the first n kept indices;
+    dropped = [{"index", "outcome", "touchdown_vz_mps", "touchdown_vx_mps"}] for the indices
+    below the last kept one that the pilot did not land softly. Case i is the same in every
+    campaign of the same base seed, whatever n: a larger campaign extends a smaller one.
+    """
+    kept: list[tuple[int, float]] = []
+    dropped: list[dict] = []
+    nxt = 0
+    while len(kept) < n:
+        short = n - len(kept)
+        batch = list(range(nxt, nxt + int(math.ceil(short * 1.15)) + 2))
+        nxt = batch[-1] + 1
+        tasks = [(_start_of, (base_seed, i), "pilot", f"case {i}", _pilot_record) for i in batch]
+        records, _, _ = fly_many(tasks, TruthPilot, workers=workers, progress=progress, desc="truth pilot")
+        for i, r in zip(batch, records, strict=True):
+            if len(kept) >= n:
+                break
+            if _soft(r):
+                kept.append((i, round(r["touchdown_s"], 1)))
+            else:
+                dropped.append({"index": i, "outcome": r["outcome"], "terrain": terrain_kind(base_seed, i),
+                                "touchdown_vz_mps": r["touchdown_vz_mps"],
+                                "touchdown_vx_mps": r["touchdown_vx_mps"]})
+    return kept, dropped
+
+
+def _start_of(arg) -> Scenario:
+    return draw_start(*arg)
+
+
+def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | None = None, *,
+                 target_factory=None, out_dir=None, progress: bool = True, reference: bool = True,
+                 baseline: bool = True) -> dict:
+    """Fly `n` fault cases (after the truth pilot's screen) on `target_name`; the statistics.
+
+    workers: processes (default: all cores), each opening its target once (montecarlo.fly_many).
+    out_dir: campaign.json, campaign.png and failing/<case>.toml go there. reference: check
+    every command against the reference model (a mismatch fails the case). baseline: fly each
+    failing case once more without its faults (the record's "baseline"), to tell a fault the
+    firmware did not survive from a start it cannot fly at all.
+    """
+    from sim_harness.library import default_factory
+
+    workers = workers or os.cpu_count() or 1
+    factory = target_factory or default_factory(target_name)
+    kept, dropped = screen(seed, n, workers=workers, progress=progress)
+    metas = [case_meta(seed, i, tp) for i, tp in kept]
+    tasks = [(build_case, (seed, i, tp), target_name, f"case {i}", isolation_record) for i, tp in kept]
+    records, ref, wall = fly_many(tasks, factory, workers=workers, reference=reference, progress=progress,
+                                  desc=f"campaign on {target_name}")
+    cases = []
+    for (_i, tp), meta, rec in zip(kept, metas, records, strict=True):
+        rec = {**meta, "t_pilot_s": tp, **rec}
+        rec["soft"] = _soft(rec)
+        rec["passed"] = bool(rec["soft"] and rec["passed"])
+        rec["baseline"] = None
+        cases.append(rec)
+    if baseline:
+        # each failing case again without its faults: does it fail for its faults, or for its
+        # start and terrain (guidance, not the cross-check)?
+        failing = [c for c in cases if not c["passed"]]
+        tasks = [(build_case_without_faults, (seed, c["index"], c["t_pilot_s"]), target_name,
+                  f"baseline {c['index']}", None) for c in failing]
+        if tasks:
+            base_records, _, base_wall = fly_many(tasks, factory, workers=min(workers, len(tasks)),
+                                                  progress=progress, desc="failing cases without faults")
+            wall += base_wall
+            for c, b in zip(failing, base_records, strict=True):
+                c["baseline"] = {"outcome": b["outcome"], "soft": _soft(b),
+                                 "touchdown_vz_mps": b["touchdown_vz_mps"],
+                                 "touchdown_vx_mps": b["touchdown_vx_mps"]}
+    stats = statistics(cases, dropped, seed=seed, target_name=target_name, workers=workers, wall=wall)
+    stats["reference"] = ref
+    if out_dir is not None:
+        write_campaign(stats, cases, Path(out_dir))
+    return stats
+
+
+def _tally(cases: list[dict]) -> dict:
+    n = len(cases)
+    soft = sum(1 for c in cases if c["soft"])
+    outcomes = {o: sum(1 for c in cases if c["outcome"] == o)
+                for o in ("landed", "crashed", "propellant_exhausted", "timeout")}
+    return {"cases": n, "soft": soft, "soft_rate": soft / n if n else None,
+            "passed": sum(1 for c in cases if c["passed"]), **outcomes,
+            "hard_landings": sum(1 for c in cases if c["outcome"] == "landed" and not c["soft"]),
+            "ran_dry": sum(1 for c in cases if c["ran_dry"]),
+            "target_errors": sum(1 for c in cases if c["target_error"]),
+            "wrong_blame": sum(1 for c in cases if c["wrong_blame"])}
+
+
+def _pct(values) -> dict:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"n": 0, "p50": None, "p90": None, "max": None}
+    p50, p90 = np.percentile(v, [50, 90])
+    return {"n": int(v.size), "p50": float(p50), "p90": float(p90), "max": float(v.max())}
+
+
+def statistics(cases: list[dict], dropped: list[dict], *, seed: int, target_name: str, workers: int,
+               wall: float) -> dict:
+    """The campaign's statistics (the content of campaign.json without the cases)."""
+    by_class = {c: _tally([x for x in cases if x["class"] == c]) for c in CLASSES}
+    by_terrain = {t: _tally([x for x in cases if x["terrain"] == t]) for t in TERRAINS}
+    kinds = sorted({k for x in cases for k in x["faults"]})
+    by_fault = {k: _tally([x for x in cases if k in x["faults"]]) for k in kinds}
+    grouped = sorted({_group(k) for k in kinds})
+    by_kind = {g: _tally([x for x in cases if g in {_group(k) for k in x["faults"]}]) for g in grouped}
+    alts = [a for x in cases for a in x["altimeters"].values()]
+    failing = [x for x in cases if not x["passed"]]
+    return {
+        "base_seed": seed, "target": target_name, "workers": workers,
+        "soft_landing": SOFT,
+        "drawn": len(cases) + len(dropped), "cases": len(cases), "dropped": len(dropped),
+        "dropped_cases": dropped,
+        "overall": _tally(cases),
+        "by_class": by_class, "by_terrain": by_terrain, "by_kind": by_kind, "by_fault": by_fault,
+        "isolation": {
+            "faulty_altimeters": len(alts),
+            "never_trusted": sum(1 for a in alts if a["never_trusted"]),
+            "trusted_never_isolated": sum(1 for a in alts if a["isolation_s"] is None),
+            "isolation_s": _pct(a["isolation_s"] for a in alts if not a["never_trusted"]),
+            "trusted_while_faulty_s": _pct(a["trusted_s"] for a in alts),
+            "wrong_blame_cases": [x["index"] for x in cases if x["wrong_blame"]],
+            "wrong_blame_s": _pct(x["wrong_blame_s"] for x in cases if x["wrong_blame"]),
+            "healthy_alarm_cases": [x["index"] for x in cases if x["healthy_alarm"]],
+        },
+        "failing": [{"index": x["index"], "class": x["class"], "terrain": x["terrain"],
+                     "faults": x["fault_text"],
+                     "outcome": x["outcome"], "touchdown_vz_mps": x["touchdown_vz_mps"],
+                     "touchdown_vx_mps": x["touchdown_vx_mps"], "wrong_blame": x["wrong_blame"],
+                     "failures": x["failures"], "baseline": x["baseline"],
+                     "replay": f"failing/{x['name']}.toml"} for x in failing],
+        "failing_without_faults": sum(1 for x in failing if x["baseline"] and not x["baseline"]["soft"]),
+        "wall_s": wall, "s_per_case": wall * workers / len(cases) if cases else None,
+        "fault_ranges": FAULT_RANGES,
+    }
+
+
+def _group(label: str) -> str:
+    sensor, kind = label.split(":")
+    return f"altimeter:{kind}" if sensor in ("radar", "lrf") else label
+
+
+def write_campaign(stats: dict, cases: list[dict], out: Path) -> None:
+    """campaign.json (statistics and every case), campaign.png, failing/<case>.toml."""
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / "campaign.json",
+                json.dumps(_json_safe({**stats, "cases_detail": cases}), indent=2) + "\n")
+    failing = out / "failing"
+    failing.mkdir(exist_ok=True)
+    for f in stats["failing"]:
+        case = next(c for c in cases if c["index"] == f["index"])
+        scn = build_case((stats["base_seed"], case["index"], case["t_pilot_s"]))
+        _write_text(failing / f"{case['name']}.toml", scenario_to_toml(scn))
+    plot_campaign(stats, cases, out / "campaign.png")
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def plot_campaign(stats: dict, cases: list[dict], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    for ax, (key, title) in zip(axes.flat[:3], (("by_class", "class"), ("by_terrain", "terrain"),
+                                                 ("by_fault", "fault")), strict=True):
+        rows = [(k, v) for k, v in stats[key].items() if v["cases"]]
+        names = [f"{k} ({v['cases']})" for k, v in rows]
+        rates = [100.0 * v["soft_rate"] for _, v in rows]
+        ax.barh(names, rates, color=["#43a047" if r == 100.0 else "#e53935" for r in rates])
+        ax.set_xlim(0, 100)
+        ax.invert_yaxis()
+        ax.set_xlabel("soft landings [%]")
+        ax.set_title(f"by {title} (cases)")
+        ax.tick_params(axis="y", labelsize=7 if key == "by_fault" else 9)
+        ax.grid(True, axis="x", alpha=0.3)
+    ax = axes.flat[3]
+    colours = dict(zip(CLASSES, ("#1e88e5", "#fb8c00", "#8e24aa", "#00897b"), strict=True))
+    for cls in CLASSES:
+        pts = [(c["touchdown_vx_mps"], c["touchdown_vz_mps"]) for c in cases
+               if c["class"] == cls and c["touchdown_vz_mps"] is not None]
+        if pts:
+            x, y = zip(*pts, strict=True)
+            ax.scatter(x, y, s=12, color=colours[cls], label=cls, alpha=0.7)
+    ax.axhline(SOFT["max_touchdown_vertical_mps"], color="black", lw=0.8, ls="--")
+    ax.axvline(SOFT["max_touchdown_horizontal_mps"], color="black", lw=0.8, ls="--")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xlabel("touchdown horizontal speed [m/s]")
+    ax.set_ylabel("touchdown vertical speed [m/s]")
+    ax.set_title("touchdowns (dashed: the soft limits)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    o = stats["overall"]
+    fig.suptitle(f"fault campaign, seed {stats['base_seed']} on {stats['target']}: {stats['cases']} cases "
+                 f"({stats['dropped']} dropped by the truth pilot), {o['soft']} soft "
+                 f"({100.0 * (o['soft_rate'] or 0):.1f} %), {o['crashed']} crashed, {o['timeout']} timeouts, "
+                 f"{o['ran_dry']} ran dry")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def format_campaign(stats: dict) -> str:
+    """The printed report: a table per grouping, isolation, the failing cases."""
+    head = ("", "cases", "soft", "rate %", "crashed", "prop.out", "timeout", "ran dry", "hard", "wrong src")
+
+    def table(title: str, groups: dict) -> list[str]:
+        body = [(k, str(v["cases"]), str(v["soft"]),
+                 "-" if v["soft_rate"] is None else f"{100.0 * v['soft_rate']:.1f}",
+                 str(v["crashed"]), str(v["propellant_exhausted"]), str(v["timeout"]), str(v["ran_dry"]),
+                 str(v["hard_landings"]), str(v["wrong_blame"])) for k, v in groups.items() if v["cases"]]
+        h = (title, *head[1:])
+        widths = [max(len(x) for x in col) for col in zip(h, *body, strict=True)]
+        lines = ["  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths,
+                                                                                          strict=True)))
+                 for line in (h, *body)]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return lines
+
+    o = stats["overall"]
+    iso = stats["isolation"]
+    out = [f"fault campaign, base seed {stats['base_seed']}, on {stats['target']}: {stats['cases']} cases "
+           f"flown, {stats['dropped']} of {stats['drawn']} drawn dropped (the truth pilot did not land them)",
+           f"soft landings (vz <= {SOFT['max_touchdown_vertical_mps']:g} m/s, vx <= "
+           f"{SOFT['max_touchdown_horizontal_mps']:g} m/s): {o['soft']} of {o['cases']} "
+           f"({100.0 * (o['soft_rate'] or 0):.1f} %); {o['crashed']} crashed, "
+           f"{o['propellant_exhausted']} out of propellant, {o['timeout']} timeouts, {o['ran_dry']} ran dry, "
+           f"{o['target_errors']} target errors", ""]
+    out += table("class", stats["by_class"]) + [""]
+    out += table("terrain", stats["by_terrain"]) + [""]
+    out += table("kind", stats["by_kind"]) + [""]
+
+    def p(d):
+        return "-" if d["p50"] is None else f"p50 {d['p50']:.2f}, p90 {d['p90']:.2f}, max {d['max']:.2f}"
+
+    out.append(f"isolation: {iso['faulty_altimeters']} faulty altimeters, {iso['never_trusted']} never "
+               f"trusted while faulty, {iso['trusted_never_isolated']} trusted and never isolated; time to "
+               f"isolate [s] {p(iso['isolation_s'])}; trusted while faulty [s] "
+               f"{p(iso['trusted_while_faulty_s'])}")
+    out.append(f"wrong source believed (a healthy altimeter rejected while the faulty one was ok): "
+               f"{len(iso['wrong_blame_cases'])} cases {iso['wrong_blame_cases'][:20]}; a healthy altimeter "
+               f"rejected or failed at all: {len(iso['healthy_alarm_cases'])} cases")
+    ref = stats.get("reference")
+    if ref is not None:
+        out.append(f"reference model: {ref['steps_compared']} steps compared, {ref['mismatches']} mismatches"
+                   + (f"; first: {ref['first_mismatches'][0]}" if ref["first_mismatches"] else ""))
+    out.append(f"{stats['wall_s']:.1f} s on {stats['workers']} workers ({stats['s_per_case']:.2f} s per case "
+               f"per worker)")
+    if stats["failing"]:
+        out.append(f"{len(stats['failing'])} failing cases, {stats['failing_without_faults']} of them also "
+                   f"without their faults (replay one with `lander sim <out>/<replay>`):")
+        for f in stats["failing"][:40]:
+            vz = "-" if f["touchdown_vz_mps"] is None else f"{f['touchdown_vz_mps']:.2f}"
+            vx = "-" if f["touchdown_vx_mps"] is None else f"{f['touchdown_vx_mps']:.2f}"
+            also = f["baseline"] is not None and not f["baseline"]["soft"]
+            out.append(f"  {f['replay']}: {f['class']}, {f['terrain']}, {f['outcome']} vz {vz} vx {vx}"
+                       f"{', wrong source' if f['wrong_blame'] else ''}"
+                       f"{', fails without its faults too' if also else ''}"
+                       f"; {'; '.join(f['faults'])}")
+        if len(stats["failing"]) > 40:
+            out.append(f"  ... and {len(stats['failing']) - 40} more in campaign.json")
+    return "\n".join(out)
