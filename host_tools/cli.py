@@ -3,16 +3,19 @@
 A table maps each command to the module that implements it; each such module has
 `add_arguments(parser)` and `run(args) -> int`. Errors are raised as typed exceptions and
 printed once, here, as `lander: message` on stderr. Exit status: 0 success, 1 the run
-completed but a check failed, 2 bad usage or bad input.
+completed but a check failed, 2 bad usage or bad input (NoFirmware: no firmware answers on
+the target), 130 interrupted (Ctrl-C). Anything else that escapes a command is a bug: it is
+still one line (`lander: internal error: ...`, exit 1); LANDER_TRACEBACK=1 shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from host_tools.errors import CheckFailed, UsageError
+from host_tools.errors import CheckFailed, Interrupted, UsageError
 from host_tools.targets import TargetError
 
 # name -> (module, one-line help)
@@ -63,17 +66,31 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"'{args._missing}' is not built yet")
         return int(args._run(args))
     except UsageError as e:
-        print(f"lander: {e}", file=sys.stderr)
+        print(f"lander: {_one_line(e)}", file=sys.stderr)
         return 2
     except CheckFailed as e:
-        print(f"lander: {e}", file=sys.stderr)
+        print(f"lander: {_one_line(e)}", file=sys.stderr)
         return 1
     except TargetError as e:
-        print(f"lander: target failed: {e}", file=sys.stderr)
+        print(f"lander: target failed: {_one_line(e)}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        print(f"lander: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("lander: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug; the promise of one line holds even then
+        if os.environ.get("LANDER_TRACEBACK"):
+            raise
+        print(f"lander: internal error (a bug; LANDER_TRACEBACK=1 shows where): {type(e).__name__}: "
+              f"{_one_line(e)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = " | ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    return text[:500]
 
 
 if __name__ == "__main__":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from host_tools.errors import UsageError
-from host_tools.targets import open_target
+from host_tools import runs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,11 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        target = open_target(args.target)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    with target:
+    with runs.target(args.target) as target:  # no firmware answering: NoFirmware, exit 2
         ident = target.hello()
     print(f"board {ident.board}, firmware {ident.version_text}, protocol {ident.protocol}, "
           f"content hash {ident.content_hash.hex()}, {ident.float_bits}-bit floats")

@@ -12,6 +12,14 @@ A run's comparison stops at its first difference, which is either
   threshold, and not counted as a mismatch; or
 - a *mismatch*: reported with the step, the field, both values and the frame that caused it.
 
+The link counters (`rx_errors`, `frames_rejected`) are the link's, not the flight software's:
+bytes the firmware could not read and frames it refused that the host never sent (noise on a
+serial line, a second program writing to the port) raise them without any fault of the
+firmware. Their increments beyond the model's are counted and reported (`Result.link`, the
+`link` entry of the reference block), never called a mismatch. Only a firmware that counts
+fewer rejections than the frames it was sent and had to refuse (frames_rejected behind the
+model's) is a mismatch.
+
 Many runs are compared at once (the model is vectorised across runs), so a Monte Carlo batch
 is checked at the model's speed. `CheckedTarget` wraps a target for the closed loop and checks
 what passed through it when asked (`result()`).
@@ -38,7 +46,8 @@ FIELD_SCALE = {
 }
 EXACT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason",
                 "fault_flags", "steps")
-COUNTER_FIELDS = ("rx_errors", "frames_rejected")  # compared as increments from the first command
+COUNTER_FIELDS = ("rx_errors", "frames_rejected")  # the link's: increments from the first command
+COUNTER_WRAP = 1 << 16  # they are 16-bit on the wire
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,17 @@ class Result:
     worst_field: str = ""
     mismatches: int = 0
     differences: list[Difference] = field(default_factory=list)
+    # the link's share of the counters, per run: increments the model does not explain
+    link_per_run: list[dict] = field(default_factory=list)
+
+    @property
+    def link(self) -> dict:
+        """Over all runs: receive errors and frames rejected that the host did not send, and how
+        many runs saw any. Errors of the link, reported, not compared."""
+        rx = sum(d["rx_errors"] for d in self.link_per_run)
+        fr = sum(d["frames_rejected"] for d in self.link_per_run)
+        runs = sum(1 for d in self.link_per_run if d["rx_errors"] or d["frames_rejected"])
+        return {"rx_errors": rx, "frames_rejected": fr, "runs_with_errors": runs}
 
     @property
     def first_mismatch(self) -> Difference | None:
@@ -124,6 +144,7 @@ class Result:
             "worst_field": self.worst_field,
             "first_mismatch": first.message if first else None,
             "flips": [d.message for d in self.flips],
+            "link": self.link,
         }
 
     def verdict(self) -> str:
@@ -131,6 +152,11 @@ class Result:
                 f"run(s), max throttle diff {self.max_throttle_diff:.3g}, worst field "
                 f"{self.worst_field or '-'} at {self.max_diff_over_tolerance:.3g} of its tolerance")
         lines = [head]
+        link = self.link
+        if link["rx_errors"] or link["frames_rejected"]:
+            lines.append(f"link: {link['rx_errors']} receive errors and {link['frames_rejected']} frames "
+                         f"rejected that the host did not send, in {link['runs_with_errors']} run(s): the "
+                         f"link's, not compared")
         for d in self.differences:
             lines.append(("MISMATCH " if d.kind == "mismatch" else "FLIP (explained) ") + d.message)
         if self.ok:
@@ -208,6 +234,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
             for name, array in svals.items():
                 array[:n, i] = frames[:, _SENSOR_COLUMN[name]]
     base = {name: np.full(nr, np.nan) for name in COUNTER_FIELDS}  # target minus model offsets
+    link = {name: np.zeros(nr, dtype=np.int64) for name in COUNTER_FIELDS}  # the link's share so far
     near_step = np.zeros(nr, dtype=np.int64)
     near_idx = np.full(nr, -1, dtype=np.int64)
     near_val = np.zeros(nr)
@@ -237,8 +264,14 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 m = model.frames_rejected if name == "frames_rejected" else np.zeros(nr)
                 fresh = both & np.isnan(base[name])
                 base[name] = np.where(fresh, t - m, base[name])
-                off = np.where(both, t - m - base[name], 0)
-                diff_bad = both & (off != 0)
+                with np.errstate(invalid="ignore"):
+                    off = np.where(both, t - m - base[name], 0).astype(np.int64)
+                # 16-bit counters: an offset is taken within -2^15 ..< 2^15 (wrap-around)
+                off = (off + COUNTER_WRAP // 2) % COUNTER_WRAP - COUNTER_WRAP // 2
+                link[name] = np.where(both, np.maximum(off, 0), link[name])
+                # more errors than the model's: the link's (counted); fewer rejections than the
+                # model made of the frames it was sent: the firmware's
+                diff_bad = both & (off < 0) if name == "frames_rejected" else np.zeros(nr, dtype=bool)
             elif name in FLOAT_FIELDS:
                 m = np.asarray(m, dtype=np.float64)
                 with np.errstate(invalid="ignore", over="ignore"):
@@ -291,6 +324,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 res.mismatches += 1
                 msg = f"{lab}step {k + 1} (t_us {frame.t_us}): {what}; frame: {describe_frame(frame)}"
                 res.differences.append(Difference("mismatch", i, k + 1, msg, name, tv, mv, frame))
+    res.link_per_run = [{name: int(link[name][i]) for name in COUNTER_FIELDS} for i in range(nr)]
     return res
 
 
@@ -396,5 +430,7 @@ def reference_blocks(runs: list[Run], tol: Tolerance = DOUBLE) -> list[dict]:
             "tolerance": result.tolerance,
             "first_mismatch": mismatches[0].message if mismatches else None,
             "flips": [d.message for d in mine if d.kind == "flip"],
+            "link": ({**result.link_per_run[i], "runs_with_errors": int(any(result.link_per_run[i].values()))}
+                     if i < len(result.link_per_run) else None),
         })
     return blocks

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_tools import wire
+from host_tools import outputs, wire
 
 FRAMES_FILE = "frames.bin"
 COMMANDS_FILE = "commands.bin"
@@ -32,13 +32,15 @@ class Session:
 
 
 def write(directory: Path, sent: bytes, received: bytes) -> tuple[Path, Path]:
-    """Write frames.bin and commands.bin into directory (created if needed)."""
+    """Write frames.bin and commands.bin into directory (created if needed), each atomically."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    frames = directory / FRAMES_FILE
-    commands = directory / COMMANDS_FILE
-    frames.write_bytes(bytes(sent))
-    commands.write_bytes(bytes(received))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise outputs.OutputError(f"{directory}: cannot create the output directory: "
+                                  f"{e.strerror or e}") from None
+    frames = outputs.write_bytes(directory / FRAMES_FILE, bytes(sent))
+    commands = outputs.write_bytes(directory / COMMANDS_FILE, bytes(received))
     return frames, commands
 
 
@@ -53,10 +55,14 @@ def write_target(directory: Path, target) -> tuple[Path, Path] | None:
 def resolve(path: Path) -> Path:
     """The frames.bin that `path` names: the file itself, or the one inside a run directory."""
     path = Path(path)
-    if path.is_dir():
-        path = path / FRAMES_FILE
-    if not path.is_file():
-        raise RecordingError(f"{path}: no such recording")
+    try:
+        if path.is_dir():
+            path = path / FRAMES_FILE
+        if not path.is_file():
+            raise RecordingError(f"{path}: no such recording")
+    except (OSError, ValueError) as e:  # a name too long for the system, a NUL byte
+        raise RecordingError(f"{str(path)[:120]}: cannot use as a recording: "
+                             f"{getattr(e, 'strerror', None) or e}") from None
     return path
 
 
@@ -87,7 +93,10 @@ def split_frames(data: bytes, what: str) -> list[tuple[int, int, bytes, bytes]]:
 def read_sessions(path: Path) -> list[Session]:
     """The sessions of a frames.bin: each INIT with the SENSOR frames that follow it."""
     path = resolve(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read: {e.strerror or e}") from None
     sessions: list[Session] = []
     for ftype, seq, body, raw in split_frames(data, str(path)):
         if ftype == wire.INIT and len(body) == wire.INIT_FMT.size:
@@ -104,16 +113,22 @@ def read_sessions(path: Path) -> list[Session]:
                                  f"({len(body)} body bytes) in a frames file")
     if not sessions:
         raise RecordingError(f"{path}: holds no INIT frame")
+    if not any(s.sensors for s in sessions):
+        raise RecordingError(f"{path}: holds no SENSOR frame: nothing to replay or check")
     return sessions
 
 
 def read_commands(path: Path) -> list[wire.Command]:
     """The COMMAND frames of a commands.bin, in order (INIT_ACK answers skipped)."""
     path = Path(path)
-    if not path.is_file():
-        raise RecordingError(f"{path}: no such recording")
+    try:
+        if not path.is_file():
+            raise RecordingError(f"{path}: no such recording")
+        data = path.read_bytes()
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read: {e.strerror or e}") from None
     out = []
-    for ftype, seq, body, _raw in split_frames(path.read_bytes(), str(path)):
+    for ftype, seq, body, _raw in split_frames(data, str(path)):
         if ftype == wire.COMMAND:
             try:
                 out.append(wire.decode_body(ftype, seq, body))

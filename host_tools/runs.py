@@ -1,20 +1,29 @@
-"""What the run commands share: loading a scenario, opening a target, a progress bar."""
+"""What the run commands share: loading a scenario, opening a target, the options' checks, a
+progress bar, the output directory."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from host_tools.errors import UsageError
+from host_tools import outputs
+from host_tools.errors import NoFirmware, UsageError
 from host_tools.targets import Target, TargetError, open_target
+
+RUNS_DIR = Path("runs")  # the default parent of every run's directory (relative to the cwd)
 
 
 def load(path: Path):
     """A scenario from its TOML file; a bad file is a UsageError naming the file and key."""
     from sim_harness.scenario import ScenarioError, load_scenario
 
-    if not path.is_file():
-        raise UsageError(f"{path}: no such scenario file")
+    try:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such scenario file")
+    except (OSError, ValueError) as e:  # a name too long for the system, a NUL byte
+        raise UsageError(f"{str(path)[:120]}: cannot use as a scenario file: "
+                         f"{getattr(e, 'strerror', None) or e}") from None
     try:
         return load_scenario(path)
     except ScenarioError as e:
@@ -22,17 +31,74 @@ def load(path: Path):
 
 
 def target(name: str) -> Target:
-    """An open target that has answered HELLO; no target, or no answer, is a UsageError."""
+    """An open target that has answered HELLO.
+
+    An unknown name is a UsageError; a target where no firmware answers (a silent port,
+    a board without the firmware, a VM that does not start) is NoFirmware: both exit 2.
+    """
     try:
         t = open_target(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    except NoFirmware:
+        raise
+    except TargetError as e:  # raised while opening: nothing answered like the firmware
+        raise NoFirmware(f"{name}: no firmware answers ({e})") from None
     try:
         t.hello()
     except TargetError as e:
         t.close()
-        raise UsageError(f"{name}: no firmware answers ({e})") from None
+        raise NoFirmware(f"{name}: no firmware answers ({e})") from None
+    except BaseException:
+        t.close()
+        raise
     return t
+
+
+def default_out(name: str, suffix: str = "") -> Path:
+    """runs/<name><suffix>, the name made safe (host_tools.outputs.safe_name)."""
+    return RUNS_DIR / outputs.safe_name(name + suffix)
+
+
+# ---------------------------------------------------------------- option types (argparse)
+
+
+def seed_arg(text: str) -> int:
+    """--seed: an integer 0 ..= 2^63 - 1 (sim_harness.scenario.check_seed)."""
+    from sim_harness.scenario import check_seed
+
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    try:
+        return check_seed(n)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("seed ")) from None
+
+
+def count_arg(lo: int, hi: int):
+    """An integer option within lo ..= hi."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"must be within {lo} ..= {hi}, not {n}")
+        return n
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def path_arg(text: str) -> Path:
+    """A path option: not empty, no NUL byte (the system takes none)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError("must not contain a NUL byte")
+    return Path(text)
 
 
 def progress_bar(total_s: float, label: str):

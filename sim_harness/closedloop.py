@@ -57,6 +57,9 @@ COLUMNS = (
     "est_terrain_m", "est_terrain_sigma_m", "est_accel_bias_mps2", "est_mass_kg",
     "radar_health", "radar_reason", "radar_test_ratio", "lrf_health", "lrf_reason", "lrf_test_ratio",
     "fault_flags",
+    # more: the link's counters as the firmware reports them (cumulative since it started):
+    # bytes or frames it could not read, and frames it read and refused (docs/protocol.md)
+    "rx_errors", "frames_rejected",
 )
 # step_us and heap_free are measurements of the machine: they go to the summary, never to
 # log.csv, so that the log is the same on every target that computes in double precision.
@@ -79,6 +82,7 @@ class RunResult:
     wall_s: float = 0.0  # [s] wall-clock time of the run
     init: object = None  # the INIT frame sent
     reference: dict | None = None  # the back-to-back check of the target's commands, if it was checked
+    interrupted: str | None = None  # where a Ctrl-C stopped the run (RunInterrupted carries the result)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -91,6 +95,15 @@ class RunResult:
         if values and isinstance(values[0], str):
             return np.array(values, dtype=object)
         return np.array(values, dtype=float)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: a KeyboardInterrupt that carries the partial result (`result`,
+    with `interrupted` set and the rows flown so far), so a caller can still write them."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(f"interrupted {result.interrupted}")
+        self.result = result
 
 
 def _f32(a: float, b: float, c: float, d: float, e: float) -> tuple[float, ...]:
@@ -151,10 +164,40 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
         accepted = target.init(result.init)
         if accepted is False:
             raise RuntimeError("the target rejected the INIT frame (INIT_ACK status 1)")
+    except KeyboardInterrupt:
+        result.interrupted = "at INIT, before the first step"
+        result.wall_s = time.perf_counter() - wall0
+        raise RunInterrupted(result) from None
     except Exception as e:  # noqa: BLE001 - any failure of the target ends the run, recorded
         result.target_error = f"init: {type(e).__name__}: {e}"
         result.wall_s = time.perf_counter() - wall0
         return result
+    try:
+        _fly(result, target, dyn, radar, lrf, imu, contact, true_range, n_max, dt, progress)
+    except KeyboardInterrupt:
+        t = result.rows[-1][0] if result.rows else 0.0
+        result.interrupted = f"after step {len(result.rows)} (t={t:.2f} s)"
+    result.steps = len(result.rows)
+    result.ran_dry_at = dyn.ran_dry_at
+    result.command_clamps = dyn.command_clamps
+    result.wall_s = time.perf_counter() - wall0
+    if result.interrupted:
+        raise RunInterrupted(result)
+    check = getattr(target, "check_run", None)  # a target checked against the reference model
+    if check is not None:
+        result.reference = check()
+    result.wall_s = time.perf_counter() - wall0
+    return result
+
+
+def _fly(result: RunResult, target, dyn: Dynamics, radar: AltimeterModel, lrf: AltimeterModel,
+         imu: ImuModel, contact: ContactModel, true_range, n_max: int, dt: float, progress) -> None:
+    """The control steps of run_scenario (rows appended to result.rows as they are flown)."""
+    s = result.scenario
+    v = s.vehicle
+    ini = s.initial
+    terrain = s.terrain
+    rate = s.control_rate_hz
 
     observe = getattr(target, "observe_truth", None)
     modes, healths, reasons = wire.MODES, wire.HEALTH, wire.REASONS
@@ -207,6 +250,7 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
             float(cmd.mass), name_of(healths, cmd.radar_health), name_of(reasons, cmd.radar_reason),
             float(cmd.radar_test_ratio), name_of(healths, cmd.lrf_health), name_of(reasons, cmd.lrf_reason),
             float(cmd.lrf_test_ratio), int(cmd.fault_flags),
+            int(getattr(cmd, "rx_errors", 0)), int(getattr(cmd, "frames_rejected", 0)),
         ))
         gap1 = dyn.z - terrain.height(dyn.x)
         if gap1 <= 0.0:
@@ -225,11 +269,3 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
             break
         if progress is not None and k % progress_every == 0:
             progress(t, s.duration_s)
-    result.steps = len(rows)
-    result.ran_dry_at = dyn.ran_dry_at
-    result.command_clamps = dyn.command_clamps
-    check = getattr(target, "check_run", None)  # a target checked against the reference model
-    if check is not None:
-        result.reference = check()
-    result.wall_s = time.perf_counter() - wall0
-    return result

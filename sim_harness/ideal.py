@@ -35,6 +35,8 @@ def ideal_propellant(h0: float, v0: float, m0: float, max_thrust: float, isp: fl
         return None
     ve = isp * g0  # [m/s]
     q = max_thrust / ve  # [kg/s]
+    if not 0.0 < q < math.inf or not 0.0 < m0 / q < math.inf:
+        return None  # a thrust (or Isp) so far out that no burn time can be computed
 
     def burn(tb: float) -> tuple[float, float]:
         m1 = m0 - q * tb

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim_harness.closedloop import run_scenario
+from host_tools.outputs import safe_name
+from sim_harness.closedloop import RunInterrupted, run_scenario
 from sim_harness.report import summarize, write_run, write_summary
-from sim_harness.scenario import load_scenario
+from sim_harness.scenario import ScenarioError, load_scenario
 
 
 def builtin_dir() -> Path:
@@ -24,6 +25,21 @@ def scenario_files(directory=None) -> list[Path]:
     """The *.toml files of `directory` (default: the built-in library), sorted by name."""
     d = Path(directory) if directory is not None else builtin_dir()
     return sorted(d.glob("*.toml"))
+
+
+def run_dirs(out_dir, files, scenarios) -> list[Path]:
+    """out_dir/<scenario name made safe>/ of each scenario; two scenarios that would share one
+    directory are a ScenarioError naming both files (one would overwrite the other)."""
+    dirs: list[Path] = []
+    seen: dict[str, Path] = {}
+    for path, scn in zip(files, scenarios, strict=True):
+        name = safe_name(scn.name)
+        if name in seen:
+            raise ScenarioError(f"{path}: name {scn.name!r} gives the same output directory "
+                                f"{name!r} as {seen[name]}'s")
+        seen[name] = Path(path)
+        dirs.append(Path(out_dir) / name)
+    return dirs
 
 
 def default_factory(target_name: str):
@@ -43,7 +59,10 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     target_factory: a callable returning an open target (default: open `target_name`).
     progress: optional callable progress(done, total, scenario_name), called before each run.
     out_dir: if given, each run's summary.json and log.csv (and plot.png if `plots`) go into
-    out_dir/<scenario name>/.
+    out_dir/<scenario name>/ (the name made safe, host_tools.outputs.safe_name); two scenarios
+    that would share a directory are a ScenarioError before anything flies.
+    Ctrl-C: the run it stopped is written (partial) and RunInterrupted is raised, with the rows
+    so far as its `rows`.
     reference: check every command against the reference model (host_tools.compare), all the
     library's runs in one vectorised comparison at the end; a mismatch fails its scenario.
     Row keys: scenario, file, outcome, touchdown_vz_mps, touchdown_vx_mps, est_error_below_100m_m,
@@ -51,12 +70,13 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     """
     files = scenario_files(directory)
     scenarios = [load_scenario(f) for f in files]
+    dirs = run_dirs(out_dir, files, scenarios) if out_dir is not None else [None] * len(files)
     factory = target_factory or default_factory(target_name)
     rows = []
     checked = []  # (run, row) for the reference comparison
     target = None
     try:
-        for i, (path, scn) in enumerate(zip(files, scenarios, strict=True)):
+        for i, (path, scn, run_dir) in enumerate(zip(files, scenarios, dirs, strict=True)):
             if progress is not None:
                 progress(i, len(files), scn.name)
             if target is None:
@@ -65,23 +85,24 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
                     from host_tools.compare import CheckedTarget
 
                     target = CheckedTarget(target, batch=True)
-            result = run_scenario(scn, target, target_name=target_name)
+            try:
+                result = run_scenario(scn, target, target_name=target_name)
+            except RunInterrupted as e:
+                if run_dir is not None:
+                    write_run(e.result, run_dir, plot=False)
+                rows.append(_row(path, scn, summarize(e.result)))
+                e.rows = rows  # type: ignore[attr-defined]
+                raise
             run = target.runs.pop() if reference and target.runs else None
-            if out_dir is not None:
-                summary = write_run(result, Path(out_dir) / scn.name, plot=plots)
+            if run_dir is not None:
+                summary = write_run(result, run_dir, plot=plots)
             else:
                 summary = summarize(result)
             if result.target_error:
                 _close(target)
                 target = None
-            td = summary["touchdown"]
-            rows.append({
-                "scenario": scn.name, "file": path.name, "outcome": summary["outcome"],
-                "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
-                "est_error_below_100m_m": summary["estimator"]["altitude_error_max_below_100m_m"],
-                "propellant_kg": td["propellant_kg"], "passed": summary["passed"],
-                "failures": summary["expect"]["failures"], "summary": summary,
-            })
+            rows.append(_row(path, scn, summary))
+            rows[-1]["dir"] = run_dir
             if run is not None:
                 run.label = scn.name
                 checked.append((run, rows[-1]))
@@ -97,6 +118,17 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     return rows
 
 
+def _row(path: Path, scn, summary: dict) -> dict:
+    td = summary["touchdown"]
+    return {
+        "scenario": scn.name, "file": path.name, "outcome": summary["outcome"],
+        "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
+        "est_error_below_100m_m": summary["estimator"]["altitude_error_max_below_100m_m"],
+        "propellant_kg": td["propellant_kg"], "passed": summary["passed"],
+        "failures": summary["expect"]["failures"], "summary": summary, "dir": None,
+    }
+
+
 def _check_reference(checked: list, out_dir) -> None:
     """Compare all runs with the reference model at once; fold each verdict into its row."""
     from host_tools.compare import reference_blocks
@@ -109,8 +141,8 @@ def _check_reference(checked: list, out_dir) -> None:
             failure = f"reference model mismatch: {block['first_mismatch']}"
             summary["expect"]["failures"].append(failure)
             summary["expect"]["passed"] = summary["passed"] = row["passed"] = False
-        if out_dir is not None:
-            write_summary(summary, Path(out_dir) / row["scenario"] / "summary.json")
+        if out_dir is not None and row["dir"] is not None:
+            write_summary(summary, Path(row["dir"]) / "summary.json")
 
 
 def _close(target) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools import outputs
 from sim_harness.closedloop import run_scenario
 from sim_harness.report import ALARM, _json_safe, summarize
 from sim_harness.scenario import Scenario, scenario_to_toml
@@ -345,20 +346,30 @@ def _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
         "wall_s": wall, "runs_per_s": n / wall if wall > 0 else None,
         "worst": [{"seed": r["seed"], "outcome": r["outcome"], "touchdown_vz_mps": r["touchdown_vz_mps"],
                    "passed": r["passed"], "failures": r["failures"],
-                   "replay": f"worst/{scenario.name}-mc{r['seed']}.toml"} for r in worst_runs],
+                   "replay": f"worst/{worst_file(scenario, r['seed'])}"} for r in worst_runs],
         "dispersion": DISPERSION,
     }
 
 
+def worst_file(scenario: Scenario, seed: int) -> str:
+    """The file name of run `seed`'s dispersed scenario in worst/ (host_tools.outputs.safe_name)."""
+    return outputs.safe_name(f"{scenario.name}-mc{seed}") + ".toml"
+
+
 def _write(scenario, stats, records, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "montecarlo.json").write_text(json.dumps(_json_safe({**stats, "runs_detail": records}), indent=2)
-                                         + "\n", encoding="utf-8")
+    """montecarlo.json, worst/*.toml and montecarlo.png, each written atomically. The caller
+    claims `out` first (host_tools.outputs.claim) when other runs may write there."""
     worst_dir = out / "worst"
-    worst_dir.mkdir(exist_ok=True)
+    try:
+        worst_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise outputs.OutputError(f"{worst_dir}: cannot create the output directory: "
+                                  f"{e.strerror or e}") from None
+    outputs.write_text(out / "montecarlo.json",
+                       json.dumps(_json_safe({**stats, "runs_detail": records}), indent=2) + "\n")
     for w in stats["worst"]:
         d = disperse(scenario, w["seed"])
-        (worst_dir / f"{d.name}.toml").write_text(scenario_to_toml(d), encoding="utf-8")
+        outputs.write_text(worst_dir / worst_file(scenario, w["seed"]), scenario_to_toml(d))
     _histogram(stats, records, out / "montecarlo.png")
 
 
@@ -386,8 +397,11 @@ def _histogram(stats, records, path) -> None:
     fig.suptitle(f"{stats['scenario']}: {stats['runs']} runs, landing rate "
                  f"{(stats['landing_rate'] or 0) * 100:.1f} %, false alarms {stats['false_alarms']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with outputs.replacing(path, "wb") as f:
+            fig.savefig(f, dpi=100, format="png")
+    finally:
+        plt.close(fig)
 
 
 def format_stats(stats: dict) -> str:

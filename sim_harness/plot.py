@@ -29,6 +29,17 @@ MODE_COLOURS = {"standby": "#eeeeee", "braking": "#1e88e5", "approach": "#42a5f5
                 "link_lost": "#8e24aa"}
 
 
+def _save(fig, path) -> None:
+    """Save the figure as PNG, atomically (host_tools.outputs), and close it."""
+    from host_tools import outputs
+
+    try:
+        with outputs.replacing(path, "wb") as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+
+
 def _segments(t: np.ndarray, states: np.ndarray, dt: float):
     """(start, width, state) runs of constant state."""
     if len(t) == 0:
@@ -59,8 +70,7 @@ def plot_run(result: RunResult, summary: dict, path) -> None:
     if not result.rows:
         for ax in axes:
             ax.text(0.5, 0.5, "no steps were run", ha="center", va="center", transform=ax.transAxes)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        _save(fig, path)
         return
 
     t = c("t_s")
@@ -141,5 +151,4 @@ def plot_run(result: RunResult, summary: dict, path) -> None:
     ax.set_xlim(t[0] - dt, t[-1] + dt)
 
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)

@@ -14,6 +14,7 @@ import math
 import statistics
 from pathlib import Path
 
+from host_tools import outputs
 from sim_harness.closedloop import COLUMNS, RunResult
 from sim_harness.ideal import scenario_ideal_propellant
 
@@ -89,6 +90,36 @@ def longest_not_ok(result: RunResult, sensor: str) -> float:
     return longest
 
 
+COUNTER_WRAP = 1 << 16  # the link counters are 16-bit on the wire (docs/protocol.md)
+
+
+def link_report(result: RunResult) -> dict:
+    """summary.json's `link` block: what the link lost during the run, as the firmware counted it.
+
+    rx_errors: bytes or frames it could not read (garbage, a broken CRC); frames_rejected: frames
+    it read and refused (an unknown type, a stale sequence number, time not advancing). Both are
+    the increase from the run's first command to its last (16-bit counters, wrap-around taken
+    into account): errors of the link, not of the flight software, and never compared with the
+    reference model as if they were.
+    """
+    counts = {}
+    steps_with = 0
+    first_t = None
+    t = _col(result, "t_s")
+    series = {name: _col(result, name) for name in ("rx_errors", "frames_rejected")}
+    for name, values in series.items():
+        total = 0
+        for a, b in zip(values, values[1:], strict=False):
+            total += (b - a) % COUNTER_WRAP
+        counts[name] = total
+    for i in range(1, len(t)):
+        if any(v[i] != v[i - 1] for v in series.values()):
+            steps_with += 1
+            if first_t is None:
+                first_t = t[i]
+    return {**counts, "steps_with_errors": steps_with, "first_error_t_s": first_t}
+
+
 def summarize(result: RunResult) -> dict:
     s = result.scenario
     v = s.vehicle
@@ -124,6 +155,8 @@ def summarize(result: RunResult) -> dict:
         "ran_dry_at_s": result.ran_dry_at,
         "command_clamps": result.command_clamps,
         "target_error": result.target_error,
+        "interrupted": result.interrupted,
+        "link": link_report(result),
         "target_step_us": {"median": statistics.median(step_us) if step_us else None,
                            "max": max(step_us) if step_us else None},
         "isolation_s": {n: isolation_delay(result, n) for n in ("radar", "lrf")},
@@ -146,6 +179,8 @@ def evaluate_expect(result: RunResult, summary: dict) -> list[str]:
     """
     e = result.scenario.expect
     fails = []
+    if result.interrupted:
+        fails.append(f"interrupted {result.interrupted}")
     if result.target_error:
         fails.append(f"target error: {result.target_error}")
     ref = result.reference
@@ -212,21 +247,29 @@ def _json_safe(obj):
 
 
 def write_summary(summary: dict, path) -> None:
-    Path(path).write_text(json.dumps(_json_safe(summary), indent=2) + "\n", encoding="utf-8")
+    """summary.json, written atomically (host_tools.outputs)."""
+    outputs.write_text(path, json.dumps(_json_safe(summary), indent=2) + "\n")
 
 
 def write_log_csv(result: RunResult, path) -> None:
-    """log.csv: a header row, then one row per control step (floats at full precision)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    """log.csv: a header row, then one row per control step (floats at full precision), written
+    atomically."""
+    with outputs.replacing(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(COLUMNS)
         w.writerows(result.rows)
 
 
 def write_run(result: RunResult, out_dir, *, plot: bool = True) -> dict:
-    """Write summary.json, log.csv and plot.png into out_dir (created); returns the summary."""
+    """Write summary.json, log.csv and plot.png into out_dir (created); returns the summary.
+
+    Each file is written atomically. The caller claims out_dir first (host_tools.outputs.claim)
+    when other runs may write there at the same time."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise outputs.OutputError(f"{out}: cannot create the output directory: {e.strerror or e}") from None
     summary = summarize(result)
     write_log_csv(result, out / "log.csv")
     write_summary(summary, out / "summary.json")

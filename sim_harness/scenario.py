@@ -28,6 +28,13 @@ OUTCOMES = ("landed", "crashed", "propellant_exhausted", "timeout")
 FAULT_KINDS = ("dropout", "stuck", "bias", "drift", "spike", "noise", "delay", "scale")
 # contact is a switch: only the kinds that make sense for a switch
 CONTACT_FAULT_KINDS = ("dropout", "stuck", "spike", "delay")
+# Limits of what a scenario may ask for: beyond them a number is a typo or an attack, not a descent.
+MAX_FILE_BYTES = 1 << 20  # [bytes] a scenario file larger than this is not a scenario
+MAX_NAME_CHARS = 200  # [characters] of `name` (it is a label, and names the run's directory)
+SEED_MAX = 2**63 - 1  # seeds are TOML integers: 0 ..= 2^63 - 1
+MAX_MAGNITUDE = 1e9  # every number of a scenario: |value| <= this
+MAX_STEPS = 500_000  # duration_s * control_rate_hz: a 900 s descent at 50 Hz is 45,000
+MIN_CONTROL_RATE_HZ = 1.0  # [Hz]
 
 
 class ScenarioError(ValueError):
@@ -206,9 +213,14 @@ class _Reader:
         if kind == "float":
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise self.fail(key, f"must be a number, not {type(raw).__name__} {raw!r}")
-            v = float(raw)
+            try:
+                v = float(raw)
+            except OverflowError:  # an integer too large for a float
+                raise self.fail(key, f"must be at most {MAX_MAGNITUDE:g} in magnitude") from None
             if not math.isfinite(v):
                 raise self.fail(key, f"must be finite, not {raw!r}")
+            if abs(v) > MAX_MAGNITUDE:
+                raise self.fail(key, f"must be at most {MAX_MAGNITUDE:g} in magnitude, not {raw!r}")
             return v
         if kind == "int":
             if isinstance(raw, bool) or not isinstance(raw, int):
@@ -271,17 +283,56 @@ _TOP_KEYS = ("name", "description", "seed", "duration_s", "control_rate_hz", "in
 
 
 def load_scenario(path) -> Scenario:
-    """Read and validate a scenario file. Raises ScenarioError (one line, file and key named)."""
+    """Read and validate a scenario file. Raises ScenarioError (one line, file and key named).
+
+    The file must be UTF-8 text of at most MAX_FILE_BYTES, TOML nested no deeper than the
+    parser can follow."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read: {e.strerror or e}") from None
+    except ValueError as e:  # a NUL byte in the path
+        raise ScenarioError(f"cannot read a scenario file named {str(path)[:80]!r}: {e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB: not a scenario file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} "
+                            f"at offset {e.start})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{path}: TOML syntax: {e}") from None
+        raise ScenarioError(f"{path}: TOML syntax: {str(e).splitlines()[0] if str(e) else e}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: TOML nested too deeply") from None
     return parse_scenario(raw, str(path))
+
+
+def check_seed(seed: int, what: str = "seed") -> int:
+    """A seed: an integer within 0 ..= SEED_MAX; ValueError (one line) otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"{what} must be an integer, not {seed!r}")
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{what} must be >= 0 and <= {SEED_MAX}, not {seed}")
+    return seed
+
+
+def check_name(name: str) -> str:
+    """A scenario name: a label of at most MAX_NAME_CHARS printable characters, not a path
+    (runs/<name>/ is made of it, through host_tools.outputs.safe_name). ValueError otherwise."""
+    if not name.strip():
+        raise ValueError("must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"must be at most {MAX_NAME_CHARS} characters, not {len(name)}")
+    bad = next((c for c in name if not c.isprintable()), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control characters (it holds {bad!r})")
+    if "/" in name or "\\" in name or name.strip() in (".", ".."):
+        raise ValueError(f"is a label, not a path: no '/', '\\', '.' or '..' ({name[:60]!r})")
+    return name
 
 
 def parse_scenario(raw: dict, source: str = "<scenario>") -> Scenario:
@@ -295,11 +346,15 @@ def parse_scenario(raw: dict, source: str = "<scenario>") -> Scenario:
         if key not in raw:
             raise r.fail(key, "required key missing")
     name = r.value(raw["name"], "name", "str")
-    if not name.strip():
-        raise r.fail("name", "must not be empty")
+    try:
+        check_name(name)
+    except ValueError as e:
+        raise r.fail("name", str(e)) from None
     seed = r.value(raw["seed"], "seed", "int")
-    if seed < 0:
-        raise r.fail("seed", f"must be >= 0, not {seed}")
+    try:
+        check_seed(seed)
+    except ValueError as e:
+        raise r.fail("seed", str(e).removeprefix("seed ")) from None
     scn = Scenario(name=name, seed=seed, initial=r.fill(Initial, raw["initial"], "initial"), source=source)
     if "description" in raw:
         scn.description = r.value(raw["description"], "description", "str")
@@ -371,9 +426,12 @@ def _check_physics(r: _Reader, s: Scenario) -> None:
             raise r.fail(key, f"must be >= 0, not {value!r}")
 
     positive(s.duration_s, "duration_s")
-    positive(s.control_rate_hz, "control_rate_hz")
-    if s.control_rate_hz > 1000.0:
-        raise r.fail("control_rate_hz", f"must be at most 1000 Hz, not {s.control_rate_hz!r}")
+    if not MIN_CONTROL_RATE_HZ <= s.control_rate_hz <= 1000.0:
+        raise r.fail("control_rate_hz", f"must be within [{MIN_CONTROL_RATE_HZ:g}, 1000] Hz, "
+                     f"not {s.control_rate_hz!r}")
+    if s.duration_s * s.control_rate_hz > MAX_STEPS:
+        raise r.fail("duration_s", f"{s.duration_s!r} s at {s.control_rate_hz!r} Hz is more than "
+                     f"{MAX_STEPS} control steps")
     ini, v = s.initial, s.vehicle
     ground = s.terrain.height(ini.downrange_m)
     if ini.altitude_m <= ground:
