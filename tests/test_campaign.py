@@ -1,0 +1,163 @@
+"""`lander campaign`: a small seeded fault campaign on cpython, its JSON, its accounting, its replays."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sim_harness import campaign
+from sim_harness.campaign import (
+    CLASSES,
+    SOFT,
+    TERRAINS,
+    build_case,
+    draw_faults,
+    fault_labels,
+    run_campaign,
+    screen,
+)
+from sim_harness.scenario import load_scenario, scenario_to_toml
+
+SEED = 3
+N = 12
+
+
+def lander(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "host_tools", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ})
+
+
+@pytest.fixture(scope="module")
+def flown(tmp_path_factory):
+    out = tmp_path_factory.mktemp("campaign")
+    r = lander("campaign", "-n", str(N), "--seed", str(SEED), "--target", "cpython", "--workers", "1",
+               "--out", str(out))
+    return r, out, json.loads((out / "campaign.json").read_text())
+
+
+def test_the_json_has_every_statistic_and_every_case(flown):
+    r, out, stats = flown
+    assert r.returncode == (1 if stats["failing"] else 0), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert "%|" not in r.stderr  # no progress bar when stdout is not a terminal
+    assert (out / "campaign.png").stat().st_size > 10_000
+    assert stats["base_seed"] == SEED and stats["target"] == "cpython" and stats["cases"] == N
+    assert stats["soft_landing"] == SOFT
+    cases = stats["cases_detail"]
+    assert len(cases) == N
+    keys = ("overall", "by_class", "by_terrain", "by_kind", "by_fault", "isolation", "reference", "failing")
+    for key in keys:
+        assert key in stats, key
+    assert set(stats["by_class"]) == set(CLASSES) and set(stats["by_terrain"]) == set(TERRAINS)
+    o = stats["overall"]
+    assert o["cases"] == N
+    assert o["soft"] == sum(c["soft"] for c in cases)
+    assert o["landed"] + o["crashed"] + o["propellant_exhausted"] + o["timeout"] == N
+    assert sum(v["cases"] for v in stats["by_class"].values()) == N
+    assert sum(v["cases"] for v in stats["by_terrain"].values()) == N
+    for kind, v in stats["by_fault"].items():
+        assert v["cases"] == sum(1 for c in cases if kind in c["faults"])
+    ref = stats["reference"]
+    assert ref["mismatches"] == 0 and ref["steps_compared"] == sum(c["steps"] for c in cases)
+    for c in cases:
+        assert 1 <= len(c["faults"]) <= 3 and c["class"] in CLASSES and c["terrain"] in TERRAINS
+        assert c["soft"] == (c["outcome"] == "landed" and c["touchdown_vz_mps"] <= 2.0
+                             and c["touchdown_vx_mps"] <= 1.0)
+        for a, rec in c["altimeters"].items():
+            assert any(f.startswith(a + ":") for f in c["faults"])
+            assert rec["trusted_s"] >= 0.0
+        assert not (c["wrong_blame"] and not c["healthy_altimeters"])
+    iso = stats["isolation"]
+    assert iso["faulty_altimeters"] == sum(len(c["altimeters"]) for c in cases)
+    assert set(iso["wrong_blame_cases"]) == {c["index"] for c in cases if c["wrong_blame"]}
+    assert f"{N} cases flown" in r.stdout and "class" in r.stdout and "terrain" in r.stdout
+
+
+def test_dropped_cases_are_counted_and_every_drawn_index_is_accounted_for(flown):
+    _, _, stats = flown
+    kept = [c["index"] for c in stats["cases_detail"]]
+    dropped = [d["index"] for d in stats["dropped_cases"]]
+    assert stats["dropped"] == len(dropped) and stats["drawn"] == N + len(dropped)
+    assert sorted(kept + dropped) == list(range(stats["drawn"]))  # the first kept ones, none skipped
+
+
+def test_the_screen_drops_what_the_truth_pilot_cannot_land(monkeypatch):
+    real = campaign.draw_start
+
+    def starved(base_seed, index):  # odd cases start with 2 kg of propellant: no soft landing
+        s = real(base_seed, index)
+        if index % 2:
+            s = dataclasses.replace(s, initial=dataclasses.replace(s.initial, propellant_kg=2.0))
+        return s
+
+    monkeypatch.setattr(campaign, "draw_start", starved)
+    kept, dropped = screen(SEED, 3)
+    assert [i for i, _ in kept] == [0, 2, 4]
+    assert [d["index"] for d in dropped] == [1, 3]
+    assert all(d["outcome"] != "landed" or d["touchdown_vz_mps"] > 2.0 for d in dropped)
+    assert all(t > 10.0 for _, t in kept)  # the pilot's descent time, for the onsets
+
+
+def test_the_campaign_is_determined_by_its_seed(flown):
+    _, _, stats = flown
+    # the same seed gives the same cases: a smaller campaign is the start of a larger one
+    small = run_campaign(3, SEED, "cpython", workers=1, progress=False, reference=False, baseline=False)
+    assert small["dropped"] == sum(1 for d in stats["dropped_cases"] if d["index"] < small["drawn"])
+    # (statistics() of a run without out_dir has no cases_detail: compare through the draw)
+    for c in stats["cases_detail"][:3]:
+        again = build_case((SEED, c["index"], c["t_pilot_s"]))
+        assert fault_labels(again.faults) == c["faults"]
+        assert scenario_to_toml(again) == scenario_to_toml(build_case((SEED, c["index"], c["t_pilot_s"])))
+    assert small["overall"]["soft"] == sum(c["soft"] for c in stats["cases_detail"][:3])
+    # another seed, other cases
+    a = [draw_faults(SEED, i, 100.0)[1] for i in range(5)]
+    b = [draw_faults(SEED + 1, i, 100.0)[1] for i in range(5)]
+    assert a != b
+
+
+def test_a_failing_case_replays_exactly_with_sim(flown, tmp_path):
+    _, out, stats = flown
+    files = sorted((out / "failing").glob("*.toml")) if (out / "failing").exists() else []
+    assert len(files) == len(stats["failing"])
+    cases = {c["name"]: c for c in stats["cases_detail"]}
+    if stats["failing"]:
+        path = out / stats["failing"][0]["replay"]
+    else:  # the firmware survived every case: replay one rebuilt the same way
+        c = stats["cases_detail"][0]
+        path = tmp_path / f"{c['name']}.toml"
+        path.write_text(scenario_to_toml(build_case((SEED, c["index"], c["t_pilot_s"]))))
+    scn = load_scenario(path)
+    case = cases[scn.name]
+    assert scn.expect.max_touchdown_vertical_mps == SOFT["max_touchdown_vertical_mps"]
+    r = lander("sim", str(path), "--target", "cpython", "--out", str(tmp_path / "replay"), "--no-plot")
+    assert r.returncode == (0 if case["passed"] else 1), r.stdout + r.stderr
+    summary = json.loads((tmp_path / "replay" / "summary.json").read_text())
+    assert summary["outcome"] == case["outcome"]
+    assert summary["touchdown"]["vertical_speed_mps"] == pytest.approx(case["touchdown_vz_mps"], abs=1e-9)
+    assert summary["touchdown"]["horizontal_speed_mps"] == pytest.approx(case["touchdown_vx_mps"], abs=1e-9)
+    assert summary["steps"] == case["steps"]
+
+
+def test_every_altimeter_kind_and_the_other_sensors_are_drawn():
+    labels = set()
+    for i in range(400):
+        labels.update(f.sensor + ":" + f.kind for f in draw_faults(1, i, 100.0)[1])
+    for kind in ("dropout", "stuck", "bias", "drift", "spike", "noise", "delay", "scale"):
+        assert {f"radar:{kind}", f"lrf:{kind}"} <= labels, kind
+    assert {"imu:bias", "imu:drift", "attitude:bias", "attitude:drift", "contact:stuck"} <= labels
+    for i in range(100):
+        cls, faults = draw_faults(1, i, 100.0)
+        assert 1 <= len(fault_labels(faults)) <= 3
+        assert all(0.0 <= f.start_s <= 90.0 for f in faults if f.sensor != "contact")
+
+
+def test_bad_options_are_one_line_and_exit_2():
+    for args in (("-n", "0"), ("--workers", "0"), ("--target", "pico")):
+        r = lander("campaign", *args, timeout=60)
+        assert r.returncode == 2 and r.stderr.startswith("lander: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "campaign" in lander("--help", timeout=60).stdout
