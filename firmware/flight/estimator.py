@@ -5,11 +5,18 @@
 #
 # The covariance is a flat 4x4 list (row-major, kept symmetric) updated in place; no
 # matrix library. Attributes are what the COMMAND frame and guidance read.
+#
+# On a board every float result is a new heap object, so the step is written for few of
+# them: each of the 10 distinct covariance entries is computed once (the other 6 are the
+# same objects), F P F' in closed form for this F, and the terms that depend only on dt are
+# computed when dt changes (every step at a steady frame rate has the same dt).
 import math
+
+from micropython import const
 
 from flight import wire
 from flight.altimeter import ACT_FUSE, ACT_RESET, Altimeter
-from flight.fmath import sin_cos
+from flight.fmath import cos, sin
 
 G_MOON = 1.62  # [m/s^2]
 RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
@@ -25,6 +32,25 @@ _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx 
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
 _K_INS = 0.001  # [1] per step: pull of the inertial velocity toward the filter's (20 s at 50 Hz)
+_NEW_SAMPLE = const(10)  # wire.RADAR_NEW | wire.LRF_NEW: an altimeter has a sample this step
+
+# indices of the distinct entries of the row-major covariance (h, vz, z, b)
+_HH = const(0)
+_HV = const(1)
+_HZ = const(2)
+_HB = const(3)
+_VV = const(5)
+_VZ = const(6)
+_VB = const(7)
+_ZZ = const(10)
+_ZB = const(11)
+_BB = const(15)
+_VH = const(4)  # and their mirrors below the diagonal
+_ZH = const(8)
+_BH = const(12)
+_ZV = const(9)
+_BV = const(13)
+_BZ = const(14)
 
 # the altimeters (as the harness models them; the reasoning in docs/algorithms.md)
 _RADAR_NOISE_M = 0.5  # [m]
@@ -50,9 +76,14 @@ class Estimator:
                              _LRF_NOISE_FRACTION, _LRF_CAL_M, _LRF_CAL_FRACTION, _LRF_MIN_M,
                              _LRF_MAX_M)
         self.x = [0.0, 0.0, 0.0, 0.0]  # [m, m/s, m, m/s^2] h, vz, z, accel bias
-        self.p = [0.0] * 16  # covariance of x, row-major
-        self._a = [0.0] * 16  # scratch: F P
-        self._ph = [0.0] * 4  # scratch: column h of P
+        self.p = [0.0] * 16  # covariance of x, row-major, symmetric
+        self._dt = -1.0  # [s] the step the constants below are for (-1: none yet)
+        self._half_dt = 0.0  # [s] dt / 2
+        self._q_vv = 0.0  # [(m/s)^2] process noise of vz over dt
+        self._q_bb = 0.0  # [(m/s^2)^2] bias random walk over dt
+        self._q_doubt = 0.0  # [(m/s^2)^2] the same while the altimeters doubt inertial data
+        self._q_slope = 0.0  # [s^2] terrain seen while moving: P_hh grows by (vx^2 + P_vx) times this
+        self._q_lat = 0.0  # [m/s * m/s^2] lateral bias variance times dt
         self._clear()
 
     def _clear(self):
@@ -93,77 +124,113 @@ class Estimator:
         x[2] = prior.z
         x[3] = 0.0
         vz2 = prior.z_sigma * prior.z_sigma
-        p[0] = vz2 + prior.terrain_sigma * prior.terrain_sigma
-        p[2] = vz2
-        p[8] = vz2
-        p[10] = vz2
-        p[5] = prior.vz_sigma * prior.vz_sigma
-        p[15] = _BIAS_SIGMA0 * _BIAS_SIGMA0
+        p[_HH] = vz2 + prior.terrain_sigma * prior.terrain_sigma
+        p[_HZ] = vz2
+        p[_ZH] = vz2
+        p[_ZZ] = vz2
+        p[_VV] = prior.vz_sigma * prior.vz_sigma
+        p[_BB] = _BIAS_SIGMA0 * _BIAS_SIGMA0
         self.vx = prior.vx
         self.p_vx = prior.vx_sigma * prior.vx_sigma
         self._outputs(0.0)
 
     def step(self, t_s, dt, f_axial, f_lateral, pitch, flags, radar_range, lrf_range, faults):
-        s, c = sin_cos(pitch)
+        s = sin(pitch)
+        c = cos(pitch)
+        if dt != self._dt:
+            self._set_dt(dt)
         self._predict(dt, f_axial, f_lateral, s, c)
-        self._aid(self.radar, self.lrf, t_s, flags, radar_range, s, c)
-        self._aid(self.lrf, self.radar, t_s, flags, lrf_range, s, c)
+        # the variance of the inertial velocity, left by the previous step's outputs: only
+        # a new sample's kinematic check reads it
+        v_var = self.ins_sigma * self.ins_sigma if flags & _NEW_SAMPLE else 0.0
+        self._aid(self.radar, self.lrf, t_s, flags, radar_range, s, c, v_var)
+        self._aid(self.lrf, self.radar, t_s, flags, lrf_range, s, c, v_var)
         if self.radar.doubt or self.lrf.doubt:
-            self.p[15] += _BIAS_DOUBT_RW * _BIAS_DOUBT_RW * dt
+            self.p[_BB] += self._q_doubt
         self._outputs(t_s)
+
+    def _set_dt(self, dt):
+        # the terms of a step that depend on dt alone
+        self._dt = dt
+        self._half_dt = 0.5 * dt
+        self._q_vv = _ACC_PSD * _ACC_PSD * dt
+        self._q_bb = _BIAS_RW * _BIAS_RW * dt
+        self._q_doubt = _BIAS_DOUBT_RW * _BIAS_DOUBT_RW * dt
+        self._q_slope = _SLOPE * _SLOPE * _SLOPE_TIME * dt
+        self._q_lat = dt * (_LAT_BIAS_SIGMA * _LAT_BIAS_SIGMA)
 
     def _predict(self, dt, f_axial, f_lateral, s, c):
         x = self.x
         p = self.p
-        a = self._a
         fa = f_axial - x[3]  # [m/s^2] bias-corrected axial specific force
-        az = fa * c + f_lateral * s - G_MOON
-        ax = -fa * s + f_lateral * c
-        dz = (x[1] + 0.5 * az * dt) * dt
+        az = fa * c + f_lateral * s - G_MOON  # [m/s^2] vertical acceleration
+        dv = az * dt  # [m/s]
+        half = 0.5 * dv  # [m/s] (0.5 * az * dt: a halving is exact)
+        vz = x[1]
+        dz = (vz + half) * dt
         x[0] += dz
         x[2] += dz
-        x[1] += az * dt
+        x[1] = vz + dv
         v = self.v_ins
-        self.travel += (v + 0.5 * az * dt) * dt
-        self.v_ins = v + az * dt + _K_INS * (x[1] - v)
-        self.vx += ax * dt
-        # P = F P F' + Q, F rows: h (1, dt, 0, be), vz (0, 1, 0, ga), z (0, dt, 1, be), b (0,0,0,1)
-        be = -0.5 * c * dt * dt
-        ga = -c * dt
-        for j in range(4):
-            pv = p[4 + j]
-            pb = p[12 + j]
-            a[j] = p[j] + dt * pv + be * pb
-            a[4 + j] = pv + ga * pb
-            a[8 + j] = p[8 + j] + dt * pv + be * pb
-            a[12 + j] = pb
-        for i in range(4):
-            k = 4 * i
-            av = a[k + 1]
-            ab = a[k + 3]
-            p[k] = a[k] + dt * av + be * ab
-            p[k + 1] = av + ga * ab
-            p[k + 2] = a[k + 2] + dt * av + be * ab
-            p[k + 3] = ab
-        for i in range(4):
-            for j in range(i + 1, 4):
-                m = 0.5 * (p[4 * i + j] + p[4 * j + i])
-                p[4 * i + j] = m
-                p[4 * j + i] = m
-        p[5] += _ACC_PSD * _ACC_PSD * dt
-        p[15] += _BIAS_RW * _BIAS_RW * dt
-        # the terrain under the beam changes as the lander moves over it
-        p[0] += _SLOPE * _SLOPE * (self.vx * self.vx + self.p_vx) * _SLOPE_TIME * dt
-        # vx with an unestimated lateral bias: [vx, b_lat] covariance, no measurement
-        pbl = _LAT_BIAS_SIGMA * _LAT_BIAS_SIGMA
-        self.p_vx += dt * (2.0 * self.p_vxb + dt * pbl) + _ACC_PSD * _ACC_PSD * dt
-        self.p_vxb += dt * pbl
+        self.travel += (v + half) * dt
+        self.v_ins = v + dv + _K_INS * (x[1] - v)
+        self.vx += (f_lateral * c - fa * s) * dt  # ax = -fa s + f_lateral c
 
-    def _aid(self, alt, other, t_s, flags, rng, s, c):
-        act = alt.update(t_s, flags, rng, s, c, self.x[0], self.p[0], self.travel,
-                         self.ins_sigma * self.ins_sigma, other)
+        # P = F P F' + Q with F rows h (1, dt, 0, be), vz (0, 1, 0, ga), z (0, dt, 1, be),
+        # b (0, 0, 0, 1), be = -0.5 c dt^2, ga = -c dt. A = F P entry by entry (the 9 that
+        # are needed), then the upper triangle of A F'; an entry below the diagonal is the
+        # same object as its mirror. Below g = -ga, bp = -be (x + be y is x - bp y exactly).
+        g = c * dt
+        bp = g * self._half_dt
+        p_hv = p[_HV]
+        p_hb = p[_HB]
+        p_vv = p[_VV]
+        p_vz = p[_VZ]
+        p_vb = p[_VB]
+        p_zb = p[_ZB]
+        p_bb = p[_BB]
+        dt_vv = dt * p_vv
+        bp_vb = bp * p_vb
+        dt_vb = dt * p_vb
+        bp_bb = bp * p_bb
+        dt_vz = dt * p_vz
+        bp_zb = bp * p_zb
+        a_hh = p[_HH] + dt * p_hv - bp * p_hb
+        a_hv = p_hv + dt_vv - bp_vb
+        a_hb = p_hb + dt_vb - bp_bb
+        a_hz = p[_HZ] + dt_vz - bp_zb
+        a_zv = p_vz + dt_vv - bp_vb
+        a_zb = p_zb + dt_vb - bp_bb
+        a_zz = p[_ZZ] + dt_vz - bp_zb
+        a_vv = p_vv - g * p_vb
+        a_vb = p_vb - g * p_bb
+        dt_ahv = dt * a_hv
+        bp_ahb = bp * a_hb
+        # the terrain under the beam changes as the lander moves over it (vx after this
+        # step's propagation, P_vx before)
+        vx = self.vx
+        p[_HH] = a_hh + dt_ahv - bp_ahb + (vx * vx + self.p_vx) * self._q_slope
+        p[_HV] = p[_VH] = a_hv - g * a_hb
+        p[_HZ] = p[_ZH] = a_hz + dt_ahv - bp_ahb
+        p[_HB] = p[_BH] = a_hb
+        p[_VV] = a_vv - g * a_vb + self._q_vv
+        p[_VZ] = p[_ZV] = a_zv - g * a_zb
+        p[_VB] = p[_BV] = a_vb
+        p[_ZZ] = a_zz + dt * a_zv - bp * a_zb
+        p[_ZB] = p[_BZ] = a_zb
+        p[_BB] = p_bb + self._q_bb
+        # vx with an unestimated lateral bias: [vx, b_lat] covariance, no measurement
+        self.p_vx += dt * (2.0 * self.p_vxb + self._q_lat) + self._q_vv
+        self.p_vxb += self._q_lat
+
+    def _aid(self, alt, other, t_s, flags, rng, s, c, v_var):
+        x = self.x
+        act = alt.update(t_s, flags, rng, s, c, x[0], self.p[_HH], self.travel, v_var, other)
         if act == ACT_FUSE:
-            self._fuse(alt.innov, alt.meas_var * alt.r_scale)
+            r_var = alt.meas_var
+            if alt.r_scale != 1.0:  # inflated: noisy and alone
+                r_var *= alt.r_scale
+            self._fuse(alt.innov, r_var)
         elif act == ACT_RESET:
             self._reset_terrain(alt.step_mean, alt.meas_var)
             other.shifted(alt.step_mean)
@@ -173,27 +240,40 @@ class Estimator:
         self.t_fused = t_s
 
     def _fuse(self, nu, r_var):
-        # scalar update with H = (1, 0, 0, 0): the altimeter measures h
+        # scalar update with H = (1, 0, 0, 0): the altimeter measures h. With ph = P H'
+        # (column h of P) and gain k = ph / S: x += k nu, P -= k ph' on the 10 distinct entries
         x = self.x
         p = self.p
-        ph = self._ph
-        for i in range(4):
-            ph[i] = p[4 * i]
-        s_var = ph[0] + r_var
-        for i in range(4):
-            x[i] += ph[i] / s_var * nu
-            for j in range(4):
-                p[4 * i + j] -= ph[i] * ph[j] / s_var
-        for i in range(4):
-            if p[5 * i] < _MIN_VAR:
-                p[5 * i] = _MIN_VAR
+        ph_h = p[_HH]
+        ph_v = p[_HV]
+        ph_z = p[_HZ]
+        ph_b = p[_HB]
+        s_var = ph_h + r_var
+        k_h = ph_h / s_var
+        k_v = ph_v / s_var
+        k_z = ph_z / s_var
+        k_b = ph_b / s_var
+        x[0] += k_h * nu
+        x[1] += k_v * nu
+        x[2] += k_z * nu
+        x[3] += k_b * nu
+        p[_HH] = _floor(ph_h - k_h * ph_h)
+        p[_HV] = p[_VH] = ph_v - k_h * ph_v
+        p[_HZ] = p[_ZH] = ph_z - k_h * ph_z
+        p[_HB] = p[_BH] = ph_b - k_h * ph_b
+        p[_VV] = _floor(p[_VV] - k_v * ph_v)
+        p[_VZ] = p[_ZV] = p[_VZ] - k_v * ph_z
+        p[_VB] = p[_BV] = p[_VB] - k_v * ph_b
+        p[_ZZ] = _floor(p[_ZZ] - k_z * ph_z)
+        p[_ZB] = p[_BZ] = p[_ZB] - k_z * ph_b
+        p[_BB] = _floor(p[_BB] - k_b * ph_b)
 
     def _reset_terrain(self, offset, r_var):
         # a terrain step: h jumps by offset [m], z and vz stay; h's error is now the
         # measurement's, uncorrelated with the rest
         p = self.p
         self.x[0] += offset
-        p[0] = r_var
+        p[_HH] = r_var
         for i in range(1, 4):
             p[i] = 0.0
             p[4 * i] = 0.0
@@ -202,16 +282,21 @@ class Estimator:
         x = self.x
         p = self.p
         self.agl = x[0]
-        self.agl_sigma = math.sqrt(p[0])
+        self.agl_sigma = math.sqrt(p[_HH])
         self.vz = x[1]
-        self.vz_sigma = math.sqrt(p[5])
+        self.vz_sigma = math.sqrt(p[_VV])
         # v_ins's error: the prior's, pulled toward the filter's at K_INS (a bound: |corr| <= 1)
         self.ins_sigma += _K_INS * (self.vz_sigma - self.ins_sigma)
         self.z = x[2]
-        self.z_sigma = math.sqrt(p[10])
+        self.z_sigma = math.sqrt(p[_ZZ])
         self.accel_bias = x[3]
-        self.accel_bias_sigma = math.sqrt(p[15])
+        self.accel_bias_sigma = math.sqrt(p[_BB])
         self.terrain = x[2] - x[0]
-        self.terrain_sigma = math.sqrt(max(0.0, p[10] - 2.0 * p[2] + p[0]))
+        self.terrain_sigma = math.sqrt(max(0.0, p[_ZZ] - 2.0 * p[_HZ] + p[_HH]))
         self.vx_sigma = math.sqrt(self.p_vx)
         self.aiding = t_s - self.t_fused <= _AIDING_S
+
+
+def _floor(var):
+    # a variance after an update, at least _MIN_VAR
+    return _MIN_VAR if var < _MIN_VAR else var

@@ -2,9 +2,13 @@
 # pitch law that nulls the horizontal speed. The throttle law is flight/throttle.py,
 # the mode machine flight/modes.py. docs/algorithms.md sections 4 and 5 are the
 # specification: every number below is written there.
+#
+# Every float result is a new heap object on a board: negated constants are names of their
+# own, terms that depend on dt alone are computed when dt changes, and the cosine of the
+# modelled pitch only when that pitch moves.
 import math
 
-from flight.fmath import sin_cos
+from flight.fmath import cos
 from flight.modes import (
     H_TERMINAL,
     K_LOW_PROP,
@@ -41,11 +45,19 @@ _DT_RATE_MAX = 0.1  # [s] longest step credited to the pitch rate limit
 _PITCH_TAU = 0.5  # [s] attitude response time constant (vehicle model)
 _PITCH_RATE_VEH = 0.35  # [rad/s] attitude rate limit (vehicle model)
 _BIG = 100000.0  # [m], [m/s] inputs are clamped to +-_BIG
+_NEG_BIG = -_BIG
+_NEG_K_X = -_K_X
+_THETA_SPAN = _THETA_HIGH - _THETA_LOW  # [rad]
+_H_SPAN = _H_THETA_HIGH - _H_THETA_LOW  # [m]
+_TWO_K_SIGMA = 2.0 * _K_SIGMA  # [1]
+_INF = float("inf")
+_NEG_INF = -_INF
 _FAULT_LINK_GAP = 16
 
 
 def finite(x):
-    return x - x == 0.0
+    # neither NaN (which fails every comparison) nor infinite
+    return _NEG_INF < x < _INF
 
 
 def clamp(x, lo, hi):
@@ -69,17 +81,20 @@ def margin(t_left, v_fin, sig):
     band = t_left * v_fin - H_TERMINAL  # [m]
     if band <= 0.0:
         return 0.0
-    if band >= 2.0 * _K_SIGMA * sig:
+    if band >= _TWO_K_SIGMA * sig:
         return _K_SIGMA
     return band / (2.0 * sig)
 
 
-def rate_limit(x, prev, rate, dt):
-    h = dt
-    if h > _DT_RATE_MAX:
-        h = _DT_RATE_MAX
-    d = rate * h
-    return clamp(x, prev - d, prev + d)
+def limit_step(x, prev, d):
+    # clamp(x, prev - d, prev + d): the rate limit, d the largest change in this step
+    hi = prev + d
+    if x > hi:
+        return hi
+    lo = prev - d
+    if x < lo:
+        return lo
+    return x
 
 
 class Guidance:
@@ -91,6 +106,7 @@ class Guidance:
         self.mode = MODE_STANDBY
         self.mass = 0.0  # [kg] tracked vehicle mass
         self.pitch_model = 0.0  # [rad] modelled tilt (the attitude's lag behind pitch_cmd)
+        self.cos_model = 1.0  # [1] its cosine
         self.vz_ref = 0.0  # [m/s] vertical speed reference
         self.h_low = 0.0  # [m] the height the profile used
         self.k_sigma = 0.0  # [1] the margin it used, in sigmas
@@ -101,6 +117,12 @@ class Guidance:
         self.vz = 0.0  # [m/s]
         self.vz_sigma = 0.0  # [m/s]
         self.vx = 0.0  # [m/s]
+        # the terms that depend on dt alone
+        self._dt = -1.0  # [s] the step they are for (-1: none yet)
+        self._k_pitch = 0.0  # [1] engine_gain(dt, _PITCH_TAU): the attitude's lag
+        self._pitch_move = 0.0  # [rad] the attitude model's largest move over dt
+        self._neg_pitch_move = 0.0  # [rad]
+        self._pitch_step = 0.0  # [rad] the pitch command's largest change over dt
 
     def reset(self, prior):
         Guidance.__init__(self)
@@ -114,39 +136,55 @@ class Guidance:
         self.vz_sigma = prior.vz_sigma
         self.vx = prior.vx
 
+    def _set_dt(self, dt):
+        self._dt = dt
+        self._k_pitch = engine_gain(dt, _PITCH_TAU)
+        self._pitch_move = _PITCH_RATE_VEH * dt
+        self._neg_pitch_move = -self._pitch_move
+        h = dt
+        if h > _DT_RATE_MAX:
+            h = _DT_RATE_MAX
+        self._pitch_step = _PITCH_RATE * h
+
     def _read(self, est):
         # the estimate, each value clamped; a value that is not finite keeps the last one
         x = est.agl
         if finite(x):
-            self.agl = clamp(x, -_BIG, _BIG)
+            self.agl = clamp(x, _NEG_BIG, _BIG)
         x = est.agl_sigma
         if finite(x):
             self.agl_sigma = clamp(x, 0.0, _BIG)
         x = est.vz
         if finite(x):
-            self.vz = clamp(x, -_BIG, _BIG)
+            self.vz = clamp(x, _NEG_BIG, _BIG)
         x = est.vz_sigma
         if finite(x):
             self.vz_sigma = clamp(x, 0.0, _BIG)
         x = est.vx
         if finite(x):
-            self.vx = clamp(x, -_BIG, _BIG)
+            self.vx = clamp(x, _NEG_BIG, _BIG)
 
     def step(self, t_s, dt, est, contact, faults):
         if self.mode == MODE_STANDBY:
             return
         thr = self.thr
         self._read(est)
+        if dt != self._dt:
+            self._set_dt(dt)
         # 1. the step that just ended: mass burnt, attitude moved toward the command
         thr.burn(dt)
-        self.mass = thr.mass
-        d = engine_gain(dt, _PITCH_TAU) * (self.pitch_cmd - self.pitch_model)
-        lim = _PITCH_RATE_VEH * dt
-        self.pitch_model += clamp(d, -lim, lim)
-        c = sin_cos(self.pitch_model)[1]
+        mass = thr.mass
+        self.mass = mass
+        if self.pitch_cmd != self.pitch_model:  # else the model stays where it is
+            d = self._k_pitch * (self.pitch_cmd - self.pitch_model)
+            theta_m = self.pitch_model + clamp(d, self._neg_pitch_move, self._pitch_move)
+            if theta_m != self.pitch_model:
+                self.pitch_model = theta_m
+                self.cos_model = cos(theta_m)
+        c = self.cos_model
 
         # 2. the figures the mode machine needs
-        a_max = thr.max_thrust / thr.mass  # [m/s^2]
+        a_max = thr.a_max  # [m/s^2]
         a_ref = clamp(_F_REF * (a_max - G_MOON), _A_REF_MIN, _A_REF_MAX)
         agl = self.agl
         sig = self.agl_sigma
@@ -160,10 +198,11 @@ class Guidance:
             if v_fin < _V_MIN:
                 v_fin = _V_MIN
         # hover time the propellant pays for after braking from vz and a reserve
-        dv_left = thr.propellant() * thr.ve / thr.mass  # [m/s]
+        dv_left = thr.propellant() * thr.ve / mass  # [m/s]
         t_left = (dv_left - abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - _T_RESERVE  # [s]
         k_fit = margin(t_left, v_fin, sig)
-        mode = self.modes.update(t_s, dt, agl - _K_SIGMA * sig, contact, faults, aiding, k_fit)
+        h3 = agl - _K_SIGMA * sig  # [m] the low end of the height
+        mode = self.modes.update(t_s, dt, h3, contact, faults, aiding, k_fit)
         self.mode = mode
 
         # 3. touchdown: engine off, pitch back to upright
@@ -171,7 +210,7 @@ class Guidance:
             thr.off()
             self.throttle = 0.0
             self.hold_throttle = 0.0
-            self.pitch_cmd = rate_limit(0.0, self.pitch_cmd, _PITCH_RATE, dt)
+            self.pitch_cmd = limit_step(0.0, self.pitch_cmd, self._pitch_step)
             return
 
         # 4. the vertical-speed profile against the low end of the height
@@ -182,14 +221,16 @@ class Guidance:
             k = margin(t_left, v_fin, sig)
         else:
             k = clamp(k_fit, K_LOW_PROP, _K_SIGMA)
-        h = agl - k * sig
+        h = h3 if k == _K_SIGMA else agl - k * sig  # [m]
         self.k_sigma = k
         self.h_low = h
         dh = h - H_TERMINAL
         if dh > 0.0:
-            vz_ref = -math.sqrt(v_fin * v_fin + 2.0 * a_ref * dh)
+            v_mag = math.sqrt(v_fin * v_fin + 2.0 * a_ref * dh)  # [m/s] = -vz_ref
+            vz_ref = -v_mag
             a_ff = clamp(a_ref * vz / vz_ref, 0.0, _FF_MAX * a_ref)
         else:
+            v_mag = v_fin
             vz_ref = -v_fin
             a_ff = 0.0
         self.vz_ref = vz_ref
@@ -199,29 +240,38 @@ class Guidance:
         self.throttle = thr.u
         self.hold_throttle = thr.u if thr.u > thr.hover else min(thr.hover, 1.0)
 
-        # 6. the pitch law: null vx by the end of the profile with what thrust is left
-        t_go = -vz_ref / a_ref
+        # 6. the pitch law: null vx by the end of the profile with what thrust is left.
+        # Below b = -a_x (the tilt is atan(-a_x / a_zt)), so no float is spent on signs.
+        t_go = v_mag / a_ref  # [s] (-vz_ref / a_ref)
         if t_go < _T_GO_MIN:
             t_go = _T_GO_MIN
-        a_x = -_K_X * self.vx / t_go
+        b = _K_X * self.vx / t_go  # [m/s^2]
         a_s = _A_SHARE * a_max
         a_z = thr.a_z
         room = a_s * a_s - a_z * a_z
-        a_lim = math.sqrt(room) if room > 0.0 else 0.0
-        a_x = clamp(a_x, -a_lim, a_lim)
+        if room > 0.0:
+            a_lim = math.sqrt(room)
+            if b > a_lim:
+                b = a_lim
+            elif b < 0.0 and -b > a_lim:
+                b = -a_lim
+        else:
+            b = 0.0
         a_zt = a_z
         a_lit = thr.u_min * a_max
         if a_zt < a_lit:
             a_zt = a_lit
         if a_zt < _A_Z_MIN:
             a_zt = _A_Z_MIN
-        theta = atan1(-a_x / a_zt)
+        theta = atan1(b / a_zt)
         if h <= _H_THETA_LOW:
             t_max = _THETA_LOW
         elif h >= _H_THETA_HIGH:
             t_max = _THETA_HIGH
         else:
-            t_max = _THETA_LOW + (_THETA_HIGH - _THETA_LOW) * (h - _H_THETA_LOW) / (
-                _H_THETA_HIGH - _H_THETA_LOW)
-        theta = clamp(theta, -t_max, t_max)
-        self.pitch_cmd = rate_limit(theta, self.pitch_cmd, _PITCH_RATE, dt)
+            t_max = _THETA_LOW + _THETA_SPAN * (h - _H_THETA_LOW) / _H_SPAN
+        if theta > t_max:
+            theta = t_max
+        elif theta < 0.0 and -theta > t_max:
+            theta = -t_max
+        self.pitch_cmd = limit_step(theta, self.pitch_cmd, self._pitch_step)

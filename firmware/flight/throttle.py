@@ -7,12 +7,16 @@
 # stops when the command sits on a limit (anti-windup). The mass falls with the
 # propellant that the commands burnt, through a model of the engine's lag.
 # docs/algorithms.md section 4 is the specification.
+#
+# Every float result is a new heap object on a board: the terms that depend on dt alone are
+# computed when dt changes (every step at a steady frame rate has the same dt).
 
 G_MOON = 1.62  # [m/s^2]
 G0 = 9.80665  # [m/s^2] standard gravity of the Isp definition
 _K_V = 1.0  # [1/s] proportional gain on the vertical speed error
 _K_I = 0.1  # [1/s^2] integral gain on the vertical speed error
 _I_MAX = 0.5  # [m/s^2] bound of the integral term
+_NEG_I_MAX = -_I_MAX  # (a negated name would be a new float at every use)
 _U_RATE = 1.5  # [1/s] largest change of a lit engine's throttle command per second
 _DT_RATE_MAX = 0.1  # [s] longest step credited to the rate limit (a link gap is no licence)
 
@@ -41,7 +45,11 @@ class Throttle:
         self.tau = 0.0  # [s] engine time constant
         self.integ = 0.0  # [m/s^2] integral term
         self.a_z = 0.0  # [m/s^2] vertical thrust acceleration demanded this step
+        self.a_max = 0.0  # [m/s^2] thrust acceleration at full throttle, at the tracked mass
         self.hover = 0.0  # [1] throttle that balances gravity at the modelled pitch
+        self._dt = -1.0  # [s] the step the two terms below are for (-1: none yet)
+        self._k_engine = 0.0  # [1] engine_gain(dt, tau)
+        self._du = 0.0  # [1] largest change of the command over dt
 
     def reset(self, prior):
         Throttle.__init__(self)
@@ -51,19 +59,31 @@ class Throttle:
         self.ve = prior.isp * G0
         self.u_min = prior.min_throttle
         self.tau = prior.engine_tau
+        self.a_max = self.max_thrust / self.mass
 
     def propellant(self):
         # [kg] what the tracked mass says is left
         return self.mass - self.dry_mass
 
+    def _set_dt(self, dt):
+        self._dt = dt
+        self._k_engine = engine_gain(dt, self.tau)
+        h = dt
+        if h > _DT_RATE_MAX:
+            h = _DT_RATE_MAX
+        self._du = _U_RATE * h
+
     def burn(self, dt):
         # the command in force over the step that just ended: the engine model follows it,
         # the mass loses the propellant of the mean modelled thrust
+        if dt != self._dt:
+            self._set_dt(dt)
         t_old = self.thrust
-        self.thrust += engine_gain(dt, self.tau) * (self.u * self.max_thrust - self.thrust)
+        self.thrust += self._k_engine * (self.u * self.max_thrust - self.thrust)
         self.mass -= 0.5 * (t_old + self.thrust) * dt / self.ve
         if self.mass < self.dry_mass:
             self.mass = self.dry_mass
+        self.a_max = self.max_thrust / self.mass
 
     def off(self):
         self.u = 0.0
@@ -74,18 +94,20 @@ class Throttle:
         # one step of the law: reference vz_ref [m/s], estimate vz [m/s], feed-forward
         # acceleration a_ff [m/s^2], cosine of the modelled pitch, step dt [s]; hold: never
         # less than the hover throttle (after a link gap). Sets self.u and self.a_z.
+        if dt != self._dt:
+            self._set_dt(dt)
         e = vz_ref - vz  # [m/s]
         a_cmd = G_MOON + a_ff + _K_V * e + self.integ  # [m/s^2] what the law asks for
-        a_max = self.max_thrust / self.mass
         self.a_z = a_cmd
         if a_cmd < 0.0:
             self.a_z = 0.0
-        elif a_cmd > a_max:
-            self.a_z = a_max
+        elif a_cmd > self.a_max:
+            self.a_z = self.a_max
         if cos_p < 0.1:
             cos_p = 0.1
-        self.hover = G_MOON * self.mass / (self.max_thrust * cos_p)
-        want = a_cmd * self.mass / (self.max_thrust * cos_p)  # [1] unlimited
+        t_up = self.max_thrust * cos_p  # [N] vertical thrust at full throttle
+        self.hover = G_MOON * self.mass / t_up
+        want = a_cmd * self.mass / t_up  # [1] unlimited
         if hold and want < self.hover:
             want = self.hover
         u = want
@@ -94,14 +116,13 @@ class Throttle:
         elif u > 1.0:
             u = 1.0
         if self.u > 0.0:
-            h = dt
-            if h > _DT_RATE_MAX:
-                h = _DT_RATE_MAX
-            du = _U_RATE * h
-            if u > self.u + du:
-                u = self.u + du
-            elif u < self.u - du:
-                u = self.u - du
+            hi = self.u + self._du
+            if u > hi:
+                u = hi
+            else:
+                lo = self.u - self._du
+                if u < lo:
+                    u = lo
         else:
             # ignition: the only step allowed to jump, from off to the lowest throttle
             u = self.u_min
@@ -111,6 +132,6 @@ class Throttle:
             self.integ += _K_I * e * dt
             if self.integ > _I_MAX:
                 self.integ = _I_MAX
-            elif self.integ < -_I_MAX:
-                self.integ = -_I_MAX
+            elif self.integ < _NEG_I_MAX:
+                self.integ = _NEG_I_MAX
         self.u = u
