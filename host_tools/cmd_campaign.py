@@ -1,23 +1,30 @@
-"""`lander campaign [-n N] [--seed S]`: a random fault campaign, screened by the truth pilot."""
+"""`lander campaign [-n N] [--seed S]`: a random fault campaign, screened by the truth pilot.
+
+The output directory is checked and claimed (host_tools.outputs) before the first run."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from pathlib import Path
 
-from host_tools import runs
-from host_tools.errors import UsageError
+from host_tools import outputs, runs
+
+MAX_CASES = 1_000_000  # -n
+MAX_WORKERS = 256  # --workers
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=int, default=100, help="number of fault cases to fly (default 100)")
-    p.add_argument("--seed", type=int, default=1, help="the campaign's base seed (default 1)")
+    p.add_argument("-n", type=runs.count_arg(1, MAX_CASES), default=100,
+                   help=f"number of fault cases to fly, 1 ..= {MAX_CASES} (default 100)")
+    p.add_argument("--seed", type=runs.seed_arg, default=1,
+                   help="the campaign's base seed, 0 ..= 2^63 - 1 (default 1)")
     p.add_argument("--target", default="vm",
                    help="vm | cpython | serial:PORT (default: vm; cpython is faster)")
-    p.add_argument("--workers", type=int, help="parallel processes (default: all cores)")
-    p.add_argument("--out", type=Path, help="output directory (default: runs/campaign-<seed>)")
+    p.add_argument("--workers", type=runs.count_arg(1, MAX_WORKERS),
+                   help=f"parallel processes, 1 ..= {MAX_WORKERS} (default: all cores, at most one per case)")
+    p.add_argument("--out", type=runs.path_arg, help="output directory (default: runs/campaign-<seed>)")
     p.add_argument("--no-reference", action="store_true",
                    help="do not check the commands against the reference model")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
@@ -26,16 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim_harness.campaign import format_campaign, run_campaign
 
-    if args.n < 1:
-        raise UsageError("-n must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    if args.seed < 0:
-        raise UsageError("--seed must be >= 0")
-    runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
-    out = args.out or Path("runs") / f"campaign-{args.seed}"
-    stats = run_campaign(args.n, args.seed, args.target, args.workers, out_dir=out,
-                         progress=sys.stdout.isatty(), reference=not args.no_reference)
+    out = args.out or runs.default_out(f"campaign-{args.seed}")
+    workers = min(args.workers or os.cpu_count() or 1, args.n)
+    with outputs.claim(out):
+        runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
+        stats = run_campaign(args.n, args.seed, args.target, workers, out_dir=out,
+                             progress=sys.stdout.isatty(), reference=not args.no_reference)
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
     else:

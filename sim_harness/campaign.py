@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from host_tools import outputs
 from sim_harness.montecarlo import disperse, fly_many, run_seed
 from sim_harness.pilot import TruthPilot
 from sim_harness.report import _json_safe
@@ -93,8 +94,12 @@ def _signed(rng, lo: float, hi: float) -> float:
 
 
 def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrain, str]:
-    """A terrain of class `kind` for a start at x0, agl0 above the ground, moving at vx0."""
-    reach = max(300.0, 40.0 * vx0)  # [m] about the downrange distance the descent travels
+    """A terrain of class `kind` for a start at x0, agl0 above the ground, moving at vx0.
+
+    A cliff stands 10-60 % of the way the descent travels (about 40 s times vx0, which is at
+    least 15 m/s over cliffs): crossed during the descent, with room to land beyond it. A
+    landing on the wall itself would be no landing at all."""
+    reach = 40.0 * vx0  # [m] about the downrange distance the descent travels
     if kind == "flat":
         return Terrain.flat(), "flat at 0 m"
     if kind == "rough":
@@ -105,15 +110,15 @@ def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrai
         text = f"rough: {amp:.0f} m 1-sigma relief, points every {spacing:.0f} m"
         return Terrain([_sig(float(x), 7) for x in xs], [_sig(float(h)) for h in hs]), text
     width = _sig(float(rng.uniform(20.0, 200.0)))  # [m] of the wall
-    if kind == "cliff_down":  # anywhere within reach: the lander flies over the drop
-        xc = _sig(x0 + float(rng.uniform(0.1, 1.0)) * reach)
+    if kind == "cliff_down":  # the lander flies over the drop
+        xc = _sig(x0 + float(rng.uniform(0.1, 0.6)) * reach)
         h = _sig(_loguniform(rng, 200.0, 3000.0))
         return Terrain([xc - 0.5 * width, xc + 0.5 * width], [h, 0.0]), \
             f"cliff_down: {h:.0f} m down, {xc - x0:.0f} m ahead"
-    # cliff up: early in the descent and at most 40 % of the start's height, so that the
-    # lander crosses it high (the firmware has no hazard avoidance: a wall in the way is a
-    # guidance test, not a cross-check test)
-    xc = _sig(x0 + float(rng.uniform(0.05, 0.35)) * reach)
+    # cliff up: at most 40 % of the start's height, so that the lander crosses it high (the
+    # firmware has no hazard avoidance: a wall in the way is a guidance test, not a cross-check
+    # test)
+    xc = _sig(x0 + float(rng.uniform(0.1, 0.6)) * reach)
     h = _sig(_loguniform(rng, 100.0, 0.4 * agl0))
     text = f"cliff_up: {h:.0f} m up, {xc - x0:.0f} m ahead"
     return Terrain([xc - 0.5 * width, xc + 0.5 * width], [0.0, h]), text
@@ -125,7 +130,7 @@ def draw_start(base_seed: int, index: int) -> Scenario:
     rng = np.random.default_rng([seed, 0])
     kind = TERRAINS[int(rng.integers(len(TERRAINS)))]  # first draw: terrain_kind() repeats it
     x0 = -3000.0
-    vx0 = _sig(float(rng.uniform(0.0, 60.0)))
+    vx0 = _sig(float(rng.uniform(15.0 if kind.startswith("cliff") else 0.0, 60.0)))
     agl0 = float(rng.uniform(2500.0, 6000.0))
     terrain, text = _terrain(rng, kind, x0, vx0, agl0)
     ground = terrain.height(x0)
@@ -493,7 +498,7 @@ def statistics(cases: list[dict], dropped: list[dict], *, seed: int, target_name
                      "outcome": x["outcome"], "touchdown_vz_mps": x["touchdown_vz_mps"],
                      "touchdown_vx_mps": x["touchdown_vx_mps"], "wrong_blame": x["wrong_blame"],
                      "failures": x["failures"], "baseline": x["baseline"],
-                     "replay": f"failing/{x['name']}.toml"} for x in failing],
+                     "replay": f"failing/{failing_file(x['name'])}"} for x in failing],
         "failing_without_faults": sum(1 for x in failing if x["baseline"] and not x["baseline"]["soft"]),
         "wall_s": wall, "s_per_case": wall * workers / len(cases) if cases else None,
         "fault_ranges": FAULT_RANGES,
@@ -505,22 +510,28 @@ def _group(label: str) -> str:
     return f"altimeter:{kind}" if sensor in ("radar", "lrf") else label
 
 
+def failing_file(name: str) -> str:
+    """The file name of a failing case's scenario in failing/ (host_tools.outputs.safe_name)."""
+    return outputs.safe_name(name) + ".toml"
+
+
 def write_campaign(stats: dict, cases: list[dict], out: Path) -> None:
-    """campaign.json (statistics and every case), campaign.png, failing/<case>.toml."""
-    out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "campaign.json",
-                json.dumps(_json_safe({**stats, "cases_detail": cases}), indent=2) + "\n")
+    """campaign.json (statistics and every case), campaign.png, failing/<case>.toml, each written
+    atomically (host_tools.outputs). The caller claims `out` first (outputs.claim) when other
+    runs may write there."""
     failing = out / "failing"
-    failing.mkdir(exist_ok=True)
+    try:
+        (failing if stats["failing"] else out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise outputs.OutputError(f"{failing}: cannot create the output directory: "
+                                  f"{e.strerror or e}") from None
+    outputs.write_text(out / "campaign.json",
+                       json.dumps(_json_safe({**stats, "cases_detail": cases}), indent=2) + "\n")
     for f in stats["failing"]:
         case = next(c for c in cases if c["index"] == f["index"])
         scn = build_case((stats["base_seed"], case["index"], case["t_pilot_s"]))
-        _write_text(failing / f"{case['name']}.toml", scenario_to_toml(scn))
+        outputs.write_text(failing / failing_file(case["name"]), scenario_to_toml(scn))
     plot_campaign(stats, cases, out / "campaign.png")
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
 
 
 def plot_campaign(stats: dict, cases: list[dict], path) -> None:
@@ -565,8 +576,11 @@ def plot_campaign(stats: dict, cases: list[dict], path) -> None:
                  f"({100.0 * (o['soft_rate'] or 0):.1f} %), {o['crashed']} crashed, {o['timeout']} timeouts, "
                  f"{o['ran_dry']} ran dry")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        with outputs.replacing(path, "wb") as f:
+            fig.savefig(f, dpi=90, format="png")
+    finally:
+        plt.close(fig)
 
 
 def format_campaign(stats: dict) -> str:
