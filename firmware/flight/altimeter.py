@@ -7,6 +7,11 @@
 # The estimator calls update() once per control step for each altimeter, radar first;
 # it returns what the estimator must do with the sample: nothing, fuse it, or reset
 # the terrain by step_mean.
+#
+# Every float result is a new heap object on a board: a test whose outcome is already
+# known is not computed (the mean test's calibration allowance only when the mean is
+# beyond its bare limit; the running-mean gains only while they still run), and negated
+# constants are names of their own.
 import math
 
 from micropython import const
@@ -43,8 +48,10 @@ _VOTE_WAIT = const(3)  # the other cannot tell yet
 
 _GATE = 5.0  # [sigma] innovation gate
 _GATE2 = 25.0  # [1] _GATE squared
+_NEG_GATE = -_GATE
 _K_TEST = 0.05  # [1] low-pass gain per sample of the mean and noise tests
 _MEAN_LIMIT = 1.0  # [1] |low-passed normalised innovation| above (plus the calibration allowance): drift
+_NEG_MEAN_LIMIT = -_MEAN_LIMIT
 _K_CAL = 4.0  # [sigma] calibration error (bias, scale) a healthy unit may have, in its 1-sigma
 _NOISE_LIMIT = 4.0  # [1] low-passed squared scatter of the normalised innovation above: noisy
 _STUCK_N = const(5)  # [samples] identical readings in a row ...
@@ -62,8 +69,14 @@ _K_SLOW = 0.05  # [1] kinematic check: slow low-pass gain per sample of the offs
 # variance of (fast - slow) per unit measurement variance, for white measurement noise
 _RATE_VAR = _K_FAST / (2.0 - _K_FAST) + _K_SLOW / (2.0 - _K_SLOW) \
     - 2.0 * _K_FAST * _K_SLOW / (_K_FAST + _K_SLOW - _K_FAST * _K_SLOW)
+# variance of the fast low-pass alone, and the factor of the rate's variance once both gains
+# have reached their constants (after _N_SLOW samples: 1/n <= _K_SLOW)
+_FAST_VAR = _K_FAST / (2.0 - _K_FAST)
+_N_SLOW = const(20)  # [samples] 1 / _K_SLOW
+_RATE_VAR_SLOW = max(_RATE_VAR, _FAST_VAR - _K_SLOW)
 _RATE_CALM = 0.25  # [1] rate test ratio below: moves with inertial motion (can outvote)
 _RATE_FLOOR = 0.05  # [m/s] change of the inertial velocity's error over the lag (1 sigma)
+_RATE_FLOOR2 = _RATE_FLOOR * _RATE_FLOOR  # [(m/s)^2]
 _MIN_LAG = 0.05  # [s] kinematic check: no rate before the low-passes separate this much
 _VOTE_LAG = 0.5  # [s] kinematic check: lag needed before this altimeter can outvote the other
 _PITCH_SIGMA = 0.003  # [rad] attitude error assumed in the slant-to-vertical conversion
@@ -83,6 +96,7 @@ class Altimeter:
         self.cal_fraction = cal_fraction  # [1] 1-sigma calibration scale error of a healthy unit
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
+        self.edge = _MARGIN_FRACTION * max_range  # [m] readings this near the window's edges may be missing
         self.reset()
 
     def reset(self):
@@ -186,24 +200,20 @@ class Altimeter:
             self.t_slow = _NEVER  # after a gap the kinematic check starts again
         self.t_good = t_s
         self.acquired = True
-        x = nu / math.sqrt(s_var)
+        s_sigma = math.sqrt(s_var)  # [m]
+        x = nu / s_sigma
         d = x - self.mean  # the scatter about the mean: a calibration offset is not noise
         self.noise += _K_TEST * (min(_GATE2, d * d) - self.noise)
-        self.mean += _K_TEST * (max(-_GATE, min(_GATE, x)) - self.mean)
-        # the mean test allows the calibration errors (_K_CAL sigma) of this unit and of the
-        # other, which h may follow
-        cal = _K_CAL * (self.cal_m + other.cal_m + (self.cal_fraction + other.cal_fraction) * rng) * c
-        mean_limit = _MEAN_LIMIT + cal / math.sqrt(s_var)
+        self.mean += _K_TEST * (max(_NEG_GATE, min(_GATE, x)) - self.mean)
 
         # stuck: the reading stops varying while the vehicle moves
-        if -_STUCK_BAND * sig <= rng - self.frozen <= _STUCK_BAND * sig:
+        if abs(rng - self.frozen) <= _STUCK_BAND * sig:
             self.n_same += 1
         else:
             self.frozen = rng
             self.n_same = 1
             self.d_frozen = travel
-        moved = travel - self.d_frozen
-        if self.n_same >= _STUCK_N and (moved > _STUCK_MOTION * sig or moved < -_STUCK_MOTION * sig):
+        if self.n_same >= _STUCK_N and abs(travel - self.d_frozen) > _STUCK_MOTION * sig:
             self._set(REJECTED, STUCK)
             self.n_pass = 0
             self.n_step = 0
@@ -229,7 +239,8 @@ class Altimeter:
                 # data (or the terrain's slope), not this altimeter
                 fault = NONE
                 self.doubt = True
-        elif self.mean > mean_limit or self.mean < -mean_limit:
+        elif (self.mean > _MEAN_LIMIT or self.mean < _NEG_MEAN_LIMIT) \
+                and abs(self.mean) > self._mean_limit(rng, c, s_sigma, other):
             fault = DISAGREE
         if fault != NONE:
             if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
@@ -260,6 +271,12 @@ class Altimeter:
             return ACT_FUSE
         return ACT_NONE
 
+    def _mean_limit(self, rng, c, s_sigma, other):
+        # the mean test's limit: it allows the calibration errors (_K_CAL sigma) of this unit
+        # and of the other, which h may follow; never below _MEAN_LIMIT
+        cal = _K_CAL * (self.cal_m + other.cal_m + (self.cal_fraction + other.cal_fraction) * rng) * c
+        return _MEAN_LIMIT + cal / s_sigma
+
     def _kinematic(self, t_s, o, r_var, v_var):
         # range rate against inertial motion: the offset o [m] (measured height minus
         # inertial travel) is constant for a healthy altimeter over level terrain; the
@@ -278,8 +295,15 @@ class Altimeter:
             self.t_fast = t_s
             self.t_slow = t_s
         else:
-            gf = max(_K_FAST, 1.0 / n)
-            gs = max(_K_SLOW, 1.0 / n)
+            if n < _N_SLOW:
+                inv = 1.0 / n
+                gf = max(_K_FAST, inv)
+                gs = max(_K_SLOW, inv)
+                var_gain = max(_RATE_VAR, _FAST_VAR - gs)
+            else:
+                gf = _K_FAST
+                gs = _K_SLOW
+                var_gain = _RATE_VAR_SLOW
             self.o_fast += gf * (o - self.o_fast)
             self.o_slow += gs * (o - self.o_slow)
             self.t_fast += gf * (t_s - self.t_fast)
@@ -291,10 +315,10 @@ class Altimeter:
             self.rate_var = 0.0
             self.rate_ratio0 = 0.0
             return
-        self.rate = (self.o_fast - self.o_slow) / lag
-        var = max(_RATE_VAR, _K_FAST / (2.0 - _K_FAST) - gs) * r_var / (lag * lag) \
-            + _RATE_FLOOR * _RATE_FLOOR
-        r2 = self.rate * self.rate
+        rate = (self.o_fast - self.o_slow) / lag
+        self.rate = rate
+        var = var_gain * r_var / (lag * lag) + _RATE_FLOOR2
+        r2 = rate * rate
         self.rate_ratio0 = r2 / (_GATE2 * var)
         var += v_var
         self.rate_var = var
@@ -336,16 +360,18 @@ class Altimeter:
     def _no_sample(self, t_s, h, c, p_hh):
         # no valid sample in this frame: a fault only if one was expected for a while
         gap = t_s - self.t_good
-        if gap <= _NODATA_S and t_s - self.t_bad > _NODATA_S:
+        # (a unit that never sent a bad value needs no subtraction: t_s - _NEVER is large)
+        bad_recently = self.t_bad != _NEVER and t_s - self.t_bad <= _NODATA_S
+        if gap <= _NODATA_S and not bad_recently:
             return
-        if t_s - self.t_bad <= _NODATA_S and self.health == OK:
+        if bad_recently and self.health == OK:
             self._set(SUSPECT, INVALID)
             self.n_pass = 0
             return
         if gap <= _NODATA_S:
             return
         rp = h / c  # [m] predicted slant range
-        margin = 3.0 * math.sqrt(p_hh) / c + _MARGIN_FRACTION * self.max_range
+        margin = 3.0 * math.sqrt(p_hh) / c + self.edge
         inside = self.min_range + margin < rp < self.max_range - margin
         self.n_pass = 0
         self.n_step = 0

@@ -21,8 +21,10 @@ FAULT_TIME_STEP = const(8)
 FAULT_LINK_GAP = const(16)
 
 _MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
+_MIN_SPECIFIC_FORCE = -_MAX_SPECIFIC_FORCE  # (a negated name would be a new float at every use)
 _MAX_PITCH = 1.4  # [rad] beyond the attitude envelope (|pitch| <= 1.2): a corrupt reading;
 # it also keeps cos(pitch) >= 0.17 for the slant-range geometry
+_MIN_PITCH = -_MAX_PITCH
 _MAX_RANGE = 100000.0  # [m] beyond any altimeter's reach
 _MAX_DT = 5.0  # [s] longest gap propagated as it is; longer gaps are clamped
 LINK_GAP_S = 0.5  # [s] a gap between frames longer than this means the link was lost
@@ -79,6 +81,8 @@ class FlightCore:
         self.frames_rejected = 0
         self.fault_flags = 0
         self.last_t_us = 0  # [us]
+        self._d_us = -1  # [us] the frame interval that _dt is for (-1: none yet)
+        self._dt = 0.0  # [s] _d_us in seconds (at a steady frame rate, computed once)
         self.f_axial = 0.0  # [m/s^2] last good inertial reading
         self.f_lateral = 0.0  # [m/s^2]
         self.pitch = 0.0  # [rad] last good attitude reading
@@ -114,7 +118,11 @@ class FlightCore:
         if s.t_us <= self.last_t_us:
             self.reject()
             return False
-        dt = (s.t_us - self.last_t_us) * 1e-6  # [s]
+        d_us = s.t_us - self.last_t_us
+        if d_us != self._d_us:
+            self._d_us = d_us
+            self._dt = d_us * 1e-6
+        dt = self._dt  # [s]
         self.last_t_us = s.t_us
         flags = s.flags & 31
         faults = 0
@@ -124,28 +132,30 @@ class FlightCore:
             dt = _MAX_DT
             faults |= FAULT_TIME_STEP
 
-        # a corrupt inertial or attitude reading never reaches the state: hold the last good one
+        # a corrupt inertial or attitude reading never reaches the state: hold the last good
+        # one. The bounds are finite and NaN fails every comparison, so each test below
+        # also rejects what is not a finite number.
         fa = s.f_axial
         fl = s.f_lateral
-        if finite(fa) and finite(fl) and -_MAX_SPECIFIC_FORCE < fa < _MAX_SPECIFIC_FORCE \
-                and -_MAX_SPECIFIC_FORCE < fl < _MAX_SPECIFIC_FORCE:
+        if _MIN_SPECIFIC_FORCE < fa < _MAX_SPECIFIC_FORCE \
+                and _MIN_SPECIFIC_FORCE < fl < _MAX_SPECIFIC_FORCE:
             self.f_axial = fa
             self.f_lateral = fl
         else:
             faults |= FAULT_IMU
         p = s.pitch
-        if finite(p) and -_MAX_PITCH < p < _MAX_PITCH:
+        if _MIN_PITCH < p < _MAX_PITCH:
             self.pitch = p
         else:
             faults |= FAULT_ATTITUDE
 
         radar_range = s.radar_range
-        if flags & wire.RADAR_VALID and not (finite(radar_range) and 0.0 <= radar_range <= _MAX_RANGE):
+        if flags & wire.RADAR_VALID and not (0.0 <= radar_range <= _MAX_RANGE):
             flags = (flags & ~(wire.RADAR_VALID | wire.RADAR_NEW)) | RADAR_BAD
             radar_range = 0.0
             faults |= FAULT_RANGE_VALUE
         lrf_range = s.lrf_range
-        if flags & wire.LRF_VALID and not (finite(lrf_range) and 0.0 <= lrf_range <= _MAX_RANGE):
+        if flags & wire.LRF_VALID and not (0.0 <= lrf_range <= _MAX_RANGE):
             flags = (flags & ~(wire.LRF_VALID | wire.LRF_NEW)) | LRF_BAD
             lrf_range = 0.0
             faults |= FAULT_RANGE_VALUE
