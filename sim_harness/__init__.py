@@ -25,6 +25,16 @@ Public functions, for the CLI (host_tools/cli.py) and for tests:
         n dispersed runs on `workers` processes (default: all cores) with a tqdm bar; writes
         out_dir/montecarlo.json, montecarlo.png and worst/<name>.toml (replay with `sim`).
     montecarlo.format_stats(stats) -> str
+    montecarlo.fly_many(tasks, factory, *, workers=1, reference=False, progress=True, desc="runs")
+        -> (records, reference_block, wall_s)
+        The one parallel runner (Monte Carlo and campaigns): each task (make, arg, target_name,
+        label, extra) flies make(arg); records come back in task order.
+    campaign.run_campaign(n, seed=1, target_name="vm", workers=None, *, target_factory=None,
+                          out_dir=None, progress=True, reference=True, baseline=True) -> dict
+        n random fault cases drawn from the seed, screened by the truth pilot; statistics by
+        class, terrain and kind; writes out_dir/campaign.json, campaign.png and
+        failing/<case>.toml (replay with `sim`).
+    campaign.format_campaign(stats) -> str;  campaign.build_case((seed, index, t_pilot_s)) -> Scenario
 
 target_factory is a callable with no arguments returning an open target; by default the
 harness calls host_tools.targets.open_target(target_name). For Monte Carlo it must be

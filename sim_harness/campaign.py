@@ -96,9 +96,10 @@ def _signed(rng, lo: float, hi: float) -> float:
 def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrain, str]:
     """A terrain of class `kind` for a start at x0, agl0 above the ground, moving at vx0.
 
-    A cliff stands 10-60 % of the way the descent travels (about 40 s times vx0, which is at
-    least 15 m/s over cliffs): crossed during the descent, with room to land beyond it. A
-    landing on the wall itself would be no landing at all."""
+    A cliff stands 10-40 % of the way the descent travels (about 40 s times vx0, which is at
+    least 15 m/s over cliffs; slow descents travel less), its wall 20-100 m wide: crossed
+    during the descent, with room to land beyond it. A landing on the wall itself would be no
+    landing at all."""
     reach = 40.0 * vx0  # [m] about the downrange distance the descent travels
     if kind == "flat":
         return Terrain.flat(), "flat at 0 m"
@@ -109,16 +110,16 @@ def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrai
         hs = rng.normal(0.0, amp, xs.size)
         text = f"rough: {amp:.0f} m 1-sigma relief, points every {spacing:.0f} m"
         return Terrain([_sig(float(x), 7) for x in xs], [_sig(float(h)) for h in hs]), text
-    width = _sig(float(rng.uniform(20.0, 200.0)))  # [m] of the wall
+    width = _sig(float(rng.uniform(20.0, 100.0)))  # [m] of the wall
     if kind == "cliff_down":  # the lander flies over the drop
-        xc = _sig(x0 + float(rng.uniform(0.1, 0.6)) * reach)
+        xc = _sig(x0 + float(rng.uniform(0.1, 0.4)) * reach)
         h = _sig(_loguniform(rng, 200.0, 3000.0))
         return Terrain([xc - 0.5 * width, xc + 0.5 * width], [h, 0.0]), \
             f"cliff_down: {h:.0f} m down, {xc - x0:.0f} m ahead"
     # cliff up: at most 40 % of the start's height, so that the lander crosses it high (the
     # firmware has no hazard avoidance: a wall in the way is a guidance test, not a cross-check
     # test)
-    xc = _sig(x0 + float(rng.uniform(0.1, 0.6)) * reach)
+    xc = _sig(x0 + float(rng.uniform(0.1, 0.4)) * reach)
     h = _sig(_loguniform(rng, 100.0, 0.4 * agl0))
     text = f"cliff_up: {h:.0f} m up, {xc - x0:.0f} m ahead"
     return Terrain([xc - 0.5 * width, xc + 0.5 * width], [0.0, h]), text
