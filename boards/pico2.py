@@ -27,6 +27,8 @@ LED_PIN = "LED"  # the on-board LED (GP25 on a Pico, the wireless chip's pin on 
 PWM_PIN = 15  # GP15: PWM whose duty mirrors the throttle command (duty = throttle)
 PWM_FREQ_HZ = 1000  # [Hz]
 WDT_TIMEOUT_MS = 2000  # [ms] watchdog armed by the first SENSOR frame, fed every step
+GC_EVERY_STEPS = 25  # [cycles] gc.collect() at the start of every 25th cycle (docs/boards.md)
+HEAP_PROBE_STEPS = 500  # [cycles] gc.mem_free() every 500th cycle (a multiple of GC_EVERY_STEPS)
 BOOT_ESCAPE_MS = 1000  # [ms] at boot, a Ctrl-C within this window leaves the board at the REPL
 
 

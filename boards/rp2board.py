@@ -4,9 +4,13 @@
 #
 # What a control cycle does here, in order:
 #   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
-#   per byte) -> step_begin (gc.collect at this fixed point, start the clock) -> the
-#   flight core's step -> actuate (PWM duty mirrors the throttle) -> step_end (feed the
-#   watchdog, read the clock and the free heap) -> write the COMMAND frame.
+#   per byte) -> step_begin (start the clock; every GC_EVERY_STEPS-th cycle, gc.collect at
+#   this fixed point) -> the flight core's step -> actuate (PWM duty mirrors the throttle)
+#   -> step_end (feed the watchdog, read the clock) -> write the COMMAND frame.
+# The COMMAND's step_us is the cycle's work: the step and its collection, if any.
+# Its heap_free is measured every HEAP_PROBE_STEPS-th cycle just before the collection,
+# when the heap is at its lowest: gc.mem_free() walks the whole allocation table (about
+# 9 ms on an RP2040), so the probe is rare and outside step_us.
 import gc
 import os
 import select
@@ -34,6 +38,8 @@ class Rp2Board:
         self._t0 = time.ticks_us()
         self._one = bytearray(1)
         self._wdt = None  # armed by the first SENSOR frame (flight mode)
+        self._cycle = 0  # control cycles since boot
+        self._heap_free = 0  # [bytes] the last probe of the free heap
         self._led_next = time.ticks_ms()
         self._in = sys.stdin.buffer  # the link's byte streams (USB CDC unless LINK is "uart")
         self._out = sys.stdout.buffer
@@ -58,6 +64,9 @@ class Rp2Board:
         if file_exists("noflight.once"):
             os.remove("noflight.once")
             return False
+        # said on the REPL's port, so that a host knows to stay silent until the loop
+        # announces itself (its IDENT frame)
+        print("lander: flight loop in %d ms; Ctrl-C for the REPL" % self.cfg.BOOT_ESCAPE_MS)
         self._led.value(1)
         time.sleep_ms(self.cfg.BOOT_ESCAPE_MS)
         self._led.value(0)
@@ -133,16 +142,24 @@ class Rp2Board:
     # -- control step -------------------------------------------------------------
 
     def step_begin(self):
+        cfg = self.cfg
         if self._wdt is None:  # the first SENSOR frame: flight mode
-            self._wdt = machine.WDT(timeout=self.cfg.WDT_TIMEOUT_MS)
-        gc.collect()  # at a fixed point of every cycle, never inside the step
+            self._wdt = machine.WDT(timeout=cfg.WDT_TIMEOUT_MS)
+            self._heap_free = gc.mem_free()
+        n = self._cycle
+        self._cycle = n + 1
+        collect = n % cfg.GC_EVERY_STEPS == 0
+        if collect and n % cfg.HEAP_PROBE_STEPS == 0:
+            self._heap_free = gc.mem_free()
         self._t0 = time.ticks_us()
+        if collect:
+            gc.collect()  # at a fixed point of the cycle, never inside the step
 
     def step_end(self):
         dt = time.ticks_diff(time.ticks_us(), self._t0)
         if self._wdt is not None:
             self._wdt.feed()
-        return dt, gc.mem_free()
+        return dt, self._heap_free
 
     def actuate(self, throttle, pitch_cmd):
         # the PWM output mirrors the throttle command: duty = throttle

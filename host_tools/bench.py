@@ -43,7 +43,8 @@ _G = 1.62  # [m/s^2] lunar gravity
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by target")
     p.add_argument("--target", action="append", metavar="T",
-                   help="cpython | vm | serial:PORT; repeat for several (default: cpython and vm)")
+                   help="cpython | vm | serial:PORT | pico-emu; repeat for several "
+                        "(default: cpython, vm and the reference model)")
     p.add_argument("--steps", type=int, default=300, help="control steps per target (default: 300)")
     p.add_argument("--model-runs", type=int, default=100,
                    help="dispersed descents the reference model flies at once (default: 100)")
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     for name in targets:
         if name == "reference-model":
             results[name] = bench_reference_model(args.model_runs)
+            continue
+        if name == "pico-emu":
+            results[name] = bench_pico_emu(args.steps)
+            results[name]["firmware_mpy_bytes"] = mpy_bytes
             continue
         try:
             results[name] = bench_target(name, args.steps)
@@ -84,6 +89,154 @@ def bench_reference_model(runs: int) -> dict:
     return {"step_us_median": us, "step_us_max": us, "step_us_p99": us, "heap_bytes_per_step": None,
             "heap_note": "numpy on the host", "run_steps_per_s": r["run_steps_per_s"], "runs": r["runs"],
             "landed": r["landed"], "steps_per_s": r["run_steps_per_s"], "wall_s": r["wall_s"]}
+
+
+_PROBE = """
+import gc, sys, time
+gc.collect()
+import board
+from flight.loop import Firmware
+
+
+class Quiet:
+    # the board services the loop calls, doing nothing: what is measured is the firmware
+    name = "pico"
+    flash_root = ""
+
+    def step_begin(self):
+        pass
+
+    def step_end(self):
+        return 0, 0
+
+    def actuate(self, throttle, pitch):
+        pass
+
+    def link_lost(self):
+        pass
+
+    def log_exception(self, e):
+        sys.print_exception(e)
+
+
+class Stream:
+    # read_into over a bytes object, as the board's link reads: no allocation per call
+    def __init__(self, data, start, end):
+        self.data = data
+        self.pos = start
+        self.end = end
+
+    def read_into(self, mv):
+        p = self.pos
+        n = len(mv)
+        if n > self.end - p:
+            n = self.end - p
+        d = self.data
+        for k in range(n):
+            mv[k] = d[p + k]
+        self.pos = p + n
+        return n
+
+
+def sink(frame):
+    pass
+
+
+fw = Firmware(Quiet())
+gc.collect()
+live = gc.mem_alloc()
+free = gc.mem_free()
+t0 = time.ticks_us()
+gc.collect()
+gc_us = time.ticks_diff(time.ticks_us(), t0)
+data = open("bench.bin", "rb").read()
+streams = [Stream(data, 0, {init_len})]
+at = {init_len}
+while at < len(data):
+    end = min(len(data), at + {chunk} * {frame_len})
+    streams.append(Stream(data, at, end))
+    at = end
+per = []
+for s in streams:
+    reader = s.read_into
+    fw.running = True
+    gc.collect()
+    gc.disable()
+    a0 = gc.mem_alloc()
+    fw.run(reader, sink)
+    per.append(gc.mem_alloc() - a0)
+    gc.enable()
+print("PROBE", live, free, gc_us, fw.core.steps, per[1:])
+"""
+
+
+def bench_pico_emu(steps: int) -> dict:
+    """The emulated Pico, flashed with the current firmware: the canned stream over the link
+    (step_us: the board's own clock, the cycle's collection included), then a probe run on the
+    board at its REPL: heap in use after import, the collection's time, heap per step."""
+    import shutil
+
+    from host_tools.pico_emu import start_flashed
+    from host_tools.serial_link import SerialTarget
+
+    init, frames = canned_stream(steps)
+    pico, tmp = start_flashed(say=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        with SerialTarget(pico.path) as target:
+            if not target.init(init):
+                raise TargetError("pico-emu: the firmware rejected the benchmark's INIT")
+            t0 = time.perf_counter()
+            commands = [target.step(s) for s in frames]
+            wall = time.perf_counter() - t0
+            target.stop_loop()
+        probe = _probe_board(pico.path, init, frames)
+    finally:
+        pico.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    us = [c.step_us for c in commands]
+    live, free, gc_us, probe_steps, per_chunk = probe
+    if probe_steps != steps:
+        raise TargetError(f"pico-emu: the probe ran {probe_steps} of {steps} steps")
+    from host_tools.boards import board_info
+
+    gc_every = int(board_info("pico")["GC_EVERY_STEPS"])  # type: ignore[call-overload]
+    per_step_max = max(a / n for a, n in zip(per_chunk, _chunk_sizes(steps), strict=True))
+    return {"steps": len(commands), "step_us_median": percentile(us, 50), "step_us_p99": percentile(us, 99),
+            "step_us_max": max(us), "gc_us": gc_us, "gc_every_steps": gc_every,
+            "heap_bytes_per_step": sum(per_chunk) / steps, "heap_bytes_per_step_max": per_step_max,
+            "heap_note": "the firmware's allocation per step on the board, collector off (probe)",
+            "heap_used_after_import": live, "heap_free_after_import": free,
+            "heap_free_min": free - gc_every * per_step_max, "steps_per_s": round(len(commands) / wall, 1)}
+
+
+_PROBE_CHUNK = 10  # [steps] fed between two readings of the heap (collector off in between)
+
+
+def _chunk_sizes(steps: int) -> list[int]:
+    return [min(_PROBE_CHUNK, steps - i) for i in range(0, steps, _PROBE_CHUNK)]
+
+
+def _probe_board(port: str, init: wire.Init, frames: list[wire.Sensor]) -> tuple:
+    init.seq = 1
+    data = bytearray(wire.encode_init(init))
+    init_len = len(data)
+    for i, s in enumerate(frames):
+        s.seq = i + 2
+        data += wire.encode_sensor(s)
+    frame_len = len(wire.encode_sensor(frames[0]))
+    code = _PROBE.format(init_len=init_len, chunk=_PROBE_CHUNK, frame_len=frame_len)
+    with tempfile.TemporaryDirectory(prefix="lander-bench-") as tmp:
+        (Path(tmp) / "bench.bin").write_bytes(bytes(data))
+        (Path(tmp) / "probe.py").write_text(code)
+        cmd = [sys.executable, "-m", "mpremote", "connect", port, "fs", "cp", str(Path(tmp) / "bench.bin"),
+               ":bench.bin", "+", "run", str(Path(tmp) / "probe.py"), "+", "fs", "rm", ":bench.bin"]
+        time.sleep(2.0)  # after EXIT a board with its watchdog armed reboots to the REPL
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    for line in r.stdout.splitlines():
+        if line.startswith("PROBE "):
+            live, free, gc_us, n, per = line.split(" ", 5)[1:]
+            return int(live), int(free), int(gc_us), int(n), json.loads(per)
+    raise TargetError(f"pico-emu: the heap probe failed: {(r.stderr or r.stdout).strip()[-300:]}")
 
 
 def canned_stream(n: int) -> tuple[wire.Init, list[wire.Sensor]]:

@@ -73,26 +73,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    port = args.port
+    flash_port(args.port, args.board, force_py=args.py, verify=not args.no_verify)
+    return 0
+
+
+def flash_port(port: str, wanted: str | None = None, force_py: bool = False, verify: bool = True,
+               say=print):
+    """Flash the firmware onto the board on port and verify it; returns its IDENT (None unverified).
+
+    UsageError for a board that cannot be flashed, CheckFailed when it does not run what was copied.
+    """
     _check_port(port)
-    _stop_loop(port)
+    _stop_loop(port, say)
     _probe_repl(port)
     impl = _query(port)
-    board = _recognise(impl, port, args.board)
+    board = _recognise(impl, port, wanted)
     info = board_info(board)
     _name, version, mpy, machine, _build, _platform = impl
-    print(f"{port}: {machine} ({board}), MicroPython {'.'.join(map(str, version))}, "
-          f".mpy {mpy & 0xFF}.{(mpy >> 8) & 3}")
+    say(f"{port}: {machine} ({board}), MicroPython {'.'.join(map(str, version))}, "
+        f".mpy {mpy & 0xFF}.{(mpy >> 8) & 3}")
     with tempfile.TemporaryDirectory(prefix="lander-flash-") as tmp:
         image = build_image(board, Path(tmp) / "image")
-        note = _compile(image, info, mpy, force_py=args.py)
-        print(f"image: {note}, content hash {hash_of_dir(image).hex()}")
-        _copy(port, image)
+        note = _compile(image, info, mpy, force_py=force_py)
+        say(f"image: {note}, content hash {hash_of_dir(image).hex()}")
+        _copy(port, image, say)
         expected = hash_of_dir(image)
-    if args.no_verify:
-        print("copied; identity not verified (--no-verify)")
-        return 0
-    return _verify(port, board, expected)
+    if not verify:
+        say("copied; identity not verified (--no-verify)")
+        return None
+    ident = _verify(port, board, expected)
+    say(f"verified: {ident.board} runs firmware {ident.version_text}, content hash "
+        f"{ident.content_hash.hex()}, {ident.float_bits}-bit floats; the flight loop is running")
+    return ident
+
+
+def image_hash(board: str, mpy: int) -> bytes:
+    """The content hash `flash_port` would give board's image for a MicroPython of .mpy ABI mpy."""
+    with tempfile.TemporaryDirectory(prefix="lander-flash-") as tmp:
+        image = build_image(board, Path(tmp) / "image")
+        _compile(image, board_info(board), mpy, force_py=False)
+        return hash_of_dir(image)
 
 
 # -- steps ---------------------------------------------------------------------------
@@ -107,7 +127,7 @@ def _check_port(port: str) -> None:
         raise UsageError(str(e)) from None
 
 
-def _stop_loop(port: str) -> None:
+def _stop_loop(port: str, say=print) -> None:
     from host_tools.serial_link import SerialTarget
 
     try:
@@ -119,7 +139,7 @@ def _stop_loop(port: str) -> None:
             ident = target.stop_loop()
             if ident is None:
                 return
-            print(f"{port}: the flight loop was running (firmware {ident.version_text} on {ident.board}): "
+            say(f"{port}: the flight loop was running (firmware {ident.version_text} on {ident.board}): "
                   f"sent EXIT")
         except TargetError as e:
             raise UsageError(f"the board on {port} runs the flight loop but did not leave it on EXIT "
@@ -241,7 +261,7 @@ def _compile(image: Path, info: dict, mpy: int, force_py: bool) -> str:
     return f".mpy {abi[0]}.{abi[1]}{target}, {compiled} files compiled"
 
 
-def _copy(port: str, image: Path) -> None:
+def _copy(port: str, image: Path, say=print) -> None:
     keep = sorted(p.relative_to(image).as_posix() for p in image.rglob("*") if p.is_file())
     root = [f for f in keep if "/" not in f]
     flight = [str(image / f) for f in keep if f.startswith("flight/")]
@@ -251,7 +271,7 @@ def _copy(port: str, image: Path) -> None:
     lines = out.splitlines()
     removed = [ln.split(" ", 1)[1] for ln in lines if ln.startswith("removed ")]
     same = [ln for ln in lines if ln.startswith("Up to date:")]
-    print(f"copied {len(keep) - len(same)} files, {len(same)} up to date"
+    say(f"copied {len(keep) - len(same)} files, {len(same)} up to date"
           + (f", removed {', '.join(removed)}" if removed else ""))
     if any(ln.strip() == "True" for ln in lines):
         raise UsageError(f"the firmware is copied, but a `noflight` file on the board keeps it at the REPL: "
@@ -259,26 +279,27 @@ def _copy(port: str, image: Path) -> None:
     _mpremote(port, "reset", what="resetting the board")
 
 
-def _verify(port: str, board: str, expected: bytes) -> int:
-    from host_tools.serial_link import BOOT_ESCAPE_WAIT, SerialTarget
+def _verify(port: str, board: str, expected: bytes):
+    from host_tools.serial_link import SerialTarget
 
     version = _firmware_version()
-    time.sleep(BOOT_ESCAPE_WAIT)  # the boot-time escape window: a frame's 0x03 would be a Ctrl-C
     target = None
     last = ""
-    for _ in range(10):  # a real board re-enumerates on USB after the reset
+    for _ in range(20):  # a real board re-enumerates on USB after the reset
         try:
-            target = SerialTarget(port)
+            target = SerialTarget(port, start_loop=False)
             break
         except ValueError as e:
             last = str(e)
-            time.sleep(1.0)
-        except TargetError as e:
-            raise UsageError(f"after the reset, {e}") from None
+            time.sleep(0.5)
     if target is None:
         raise UsageError(f"the board did not come back on {port} after the reset ({last})")
     with target:
-        ident = target.ident
+        try:
+            # silent until the board has passed its boot-time escape window (no fixed wait)
+            ident = target.ensure_loop(after_reset=True)
+        except TargetError as e:
+            raise UsageError(f"after the reset, {e}") from None
     assert ident is not None
     problems = []
     if ident.version != version:
@@ -289,9 +310,7 @@ def _verify(port: str, board: str, expected: bytes) -> int:
         problems.append(f"board {ident.board!r}, expected {board!r}")
     if problems:
         raise CheckFailed(f"the board on {port} does not run the image just copied: " + "; ".join(problems))
-    print(f"verified: {ident.board} runs firmware {ident.version_text}, content hash "
-          f"{ident.content_hash.hex()}, {ident.float_bits}-bit floats; the flight loop is running")
-    return 0
+    return ident
 
 
 def _firmware_version() -> tuple[int, int, int]:

@@ -1,15 +1,19 @@
 """The `serial:PORT` target: a board on a serial port (USB CDC, a UART adapter, or the
 virtual board's pseudo-terminal), over pyserial.
 
-Opening a target makes sure the firmware's loop is running:
+Opening a target makes sure the firmware's loop is running, without guessing how long a
+board takes to boot:
 
-1. HELLO is sent; an IDENT within `HELLO_TIMEOUT` s means the loop runs: done.
-2. Otherwise the board is taken to be at its REPL (after an EXIT, a boot-time escape, a
+1. If the board is in its boot-time escape window (it printed "Ctrl-C for the REPL"), the
+   host stays silent until the loop announces itself: the firmware sends an IDENT frame
+   with SEQ 0, unasked, when its loop starts.
+2. HELLO is sent; an IDENT within `HELLO_TIMEOUT` s means the loop runs: done.
+3. Otherwise the board is taken to be at its REPL (after an EXIT, a boot-time escape, a
    crash): two Ctrl-C, Ctrl-B (friendly REPL) and Ctrl-D soft-reset it, which runs
-   main.py as a power-on does. The host then stays silent for the boot-time escape
-   window (every frame's LEN byte of a HELLO is 0x03, a Ctrl-C, and would take the
-   board back to the REPL) and sends HELLO again.
-3. No IDENT then: a `TargetError` that says why (not flashed, a `noflight` file, or
+   main.py as a power-on does. The host then says nothing (every frame's LEN byte of a
+   HELLO is 0x03, a Ctrl-C in the escape window) until the loop's announcement arrives,
+   up to `BOOT_TIMEOUT` s: a slow board, or a Pico whose USB enumerates late, still starts.
+4. No IDENT then: a `TargetError` that says why (not flashed, a `noflight` file, or
    nothing answering at all).
 
 During a run, text that only MicroPython's REPL prints ("soft reboot", "MicroPython v",
@@ -21,12 +25,15 @@ from __future__ import annotations
 
 import time
 
+from host_tools import wire
 from host_tools.targets import Target, TargetError, Transport
 
 HELLO_TIMEOUT = 1.0  # [s] the loop answers a HELLO within this when it is running
-BOOT_ESCAPE_WAIT = 1.3  # [s] silence after a soft reset: the longest BOOT_ESCAPE_MS of boards/ + margin
 RESET_TIMEOUT = 5.0  # [s] for "soft reboot" to appear after Ctrl-D
-BOOT_TIMEOUT = 8.0  # [s] a board that says nothing at all may still be booting: ask this long
+BOOT_TIMEOUT = 60.0  # [s] longest wait for the loop's announcement after a reset (an emulated
+# Pico imports the firmware at a third of a real one's speed; a real Pico takes about 2 s)
+SILENT_BOOT_S = 8.0  # [s] a board that says nothing at all may still be booting: ask this long
+ESCAPE_TEXT = b"Ctrl-C for the REPL"  # what an rp2 board prints in its boot-time escape window
 _REPL_MARKERS = (b"soft reboot", b"MicroPython v", b"Traceback (most recent call last)", b"raw REPL;")
 
 
@@ -157,12 +164,50 @@ class SerialTarget(Target):
                 self.serial.watch = True
         return ident
 
-    def ensure_loop(self):
-        """Make sure the firmware's loop runs (see the module's docstring); return its IDENT."""
+    def wait_for_loop(self, timeout: float = BOOT_TIMEOUT):
+        """Listen, silent, for the loop's announcement (an IDENT frame) for up to timeout s.
+
+        Returns the IDENT, or None when it did not come: the board printed its REPL prompt
+        after booting (the loop did not start), or the time ran out.
+        """
         link = self.serial
-        link.drain(0.05)
+        deframer = type(self.deframer)()
+        heard = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            link.ser.timeout = 0.1
+            data = link.ser.read(4096)
+            if not data:
+                continue
+            heard = (heard + data)[-512:]
+            for ftype, _seq, body in deframer.feed(data):
+                if ftype == wire.IDENT:
+                    ident = wire.decode_body(ftype, 0, body)
+                    self.heard = heard
+                    return ident
+            tail = heard.rsplit(b"soft reboot", 1)[-1]
+            if b"\n>>> " in tail or tail.endswith(b">>> "):
+                break  # booted to the REPL prompt: the loop is not coming
+        self.heard = heard
+        return None
+
+    def ensure_loop(self, after_reset: bool = False):
+        """Make sure the firmware's loop runs (see the module's docstring); return its IDENT.
+
+        after_reset: the board was just reset (flash does so): listen first, silent, for up
+        to SILENT_BOOT_S for its escape-window text or the loop's announcement.
+        """
+        link = self.serial
+        early = link.drain(0.05)
+        deadline = time.monotonic() + (SILENT_BOOT_S if after_reset else 0.0)
+        while ESCAPE_TEXT not in early and wire.SYNC not in early and time.monotonic() < deadline:
+            link.ser.timeout = 0.1
+            early = (early + link.ser.read(4096))[-512:]
+        if ESCAPE_TEXT in early or wire.SYNC in early:  # booting: the loop announces itself soon
+            if self.wait_for_loop() is not None:
+                link.drain(0.05)
         ident = self._try_hello(HELLO_TIMEOUT)
-        deadline = time.monotonic() + BOOT_TIMEOUT
+        deadline = time.monotonic() + SILENT_BOOT_S
         while ident is None and not self.heard and time.monotonic() < deadline:
             ident = self._try_hello(HELLO_TIMEOUT)  # silent: perhaps still booting (or a slow VM)
         if ident is not None:
@@ -183,10 +228,10 @@ class SerialTarget(Target):
                                   f"MicroPython REPL (is it a MicroPython board? try unplugging it)")
             raise TargetError(f"the device on {self.port} does not answer like a MicroPython board "
                               f"(it said {heard[-60:]!r})")
-        time.sleep(BOOT_ESCAPE_WAIT)  # no byte now: a frame's 0x03 would be a Ctrl-C
-        after = link.drain(0.1)
-        ident = self._try_hello(2.0)
+        announced = self.wait_for_loop()
+        ident = self._try_hello(2.0) if announced is not None else None
         if ident is None:
+            after = self.heard
             hint = (" (it is at its REPL)" if b">>>" in after or b"MicroPython" in after else "")
             raise TargetError(f"the board on {self.port} did not start the flight loop after a soft "
                               f"reset{hint}: flash the firmware (lander flash --port {self.port}) "

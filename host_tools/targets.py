@@ -5,6 +5,8 @@
 - `vm`: the same files inside the MicroPython VM on the host, over its standard input and
   output (the default).
 - `serial:PORT`: a board (real, or a virtual one behind a pseudo-terminal) over pyserial.
+- `pico-emu`: an emulated Pico (MicroPython's rp2 port in rp2040js) started for the run and
+  flashed with the current firmware, over its pseudo-terminal (host_tools/pico_emu.py).
 
 A target is opened with `open_target(name)`, then `hello()`, `init(...)`, `step(...)` any
 number of times, and `close()`. Every failure of the link raises `TargetError` with a
@@ -25,7 +27,7 @@ from host_tools import wire
 from host_tools.identity import build_image
 from host_tools.paths import FIRMWARE
 
-TARGET_NAMES = ("cpython", "vm", "serial:PORT")
+TARGET_NAMES = ("cpython", "vm", "serial:PORT", "pico-emu")
 
 
 class TargetError(RuntimeError):
@@ -61,6 +63,9 @@ class Target:
         self.seq = 0
         self.pending: list[tuple[int, int, bytes]] = []
         self.last_frame = b""  # the raw bytes of the last answer, for byte-level comparisons
+        # the firmware's float width, as its IDENT says: a 32-bit board is compared with the
+        # float32 reference model (compare.tolerance_for)
+        self.float_bits = 64
         # Recording (docs/protocol.md, "Recordings"): when not None, a pair of bytearrays
         # (sent, received) to which every INIT and SENSOR frame and its answer are appended,
         # as raw wire bytes. host_tools.recording writes them as frames.bin and commands.bin.
@@ -107,6 +112,7 @@ class Target:
         if ident.protocol != wire.PROTOCOL_VERSION:
             raise TargetError(f"{self.name}: firmware speaks protocol {ident.protocol}, "
                               f"this host speaks {wire.PROTOCOL_VERSION}")
+        self.float_bits = ident.float_bits
         return ident
 
     def init(self, init: wire.Init) -> bool:
@@ -338,6 +344,10 @@ def open_target(name: str) -> Target:
         return CPythonTarget()
     if name == "vm":
         return VMTarget()
+    if name == "pico-emu":
+        from host_tools.pico_emu import open_pico_emu
+
+        return open_pico_emu()
     if name.startswith("serial:") and len(name) > len("serial:"):
         from host_tools.serial_link import SerialTarget
 

@@ -42,6 +42,10 @@ class Firmware:
         """
         parser = self.parser
         board = self.board
+        # announce the loop: an IDENT with SEQ 0, unasked. A host that has just reset the
+        # board waits for it in silence (a frame's 0x03 byte would be a Ctrl-C in the
+        # boot-time escape window) instead of guessing how long booting takes.
+        write(self._ident_frame(0))
         while self.running:
             n = read_into(parser.space(parser.need()))
             if n is None:
@@ -97,11 +101,7 @@ class Firmware:
                 return self._command(seq)
             if ftype == wire.HELLO and body_len == 0:
                 self.last_seq = -1
-                w = self.writer
-                w.begin(wire.IDENT, seq)
-                n = len(self.ident)
-                w.buf[6:6 + n] = self.ident
-                return w.finish(n)
+                return self._ident_frame(seq)
             if ftype == wire.INIT and body_len == wire.INIT_SIZE:
                 self.last_seq = -1
                 accepted = core.configure(struct.unpack_from(wire.INIT_FMT, buf, 6))
@@ -119,6 +119,13 @@ class Firmware:
             self.board.log_exception(e)
         core.reject()
         return None
+
+    def _ident_frame(self, seq):
+        w = self.writer
+        w.begin(wire.IDENT, seq)
+        n = len(self.ident)
+        w.buf[6:6 + n] = self.ident
+        return w.finish(n)
 
     def _command(self, seq):
         core = self.core

@@ -1,0 +1,191 @@
+"""A Pico on the desk, or the emulated one: every host path works on it as on a real board.
+
+With LANDER_PORT set these tests run against the board on that port (docs/hardware.md);
+otherwise against the emulated Pico (MicroPython's own RPI_PICO image in rp2040js,
+host_tools/pico_emu.py), which CI always runs. Without the image they are skipped on a
+desk and fail in CI (the image is in ../shared/rp2 there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host_tools import wire
+from host_tools.paths import ROOT, SCENARIOS
+from host_tools.serial_link import SerialTarget
+
+pytestmark = [pytest.mark.hardware, pytest.mark.slow, pytest.mark.xdist_group("pico")]
+
+REAL_PORT = os.environ.get("LANDER_PORT")
+
+
+def mpremote(port: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def lander(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "host_tools", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def need_image() -> None:
+    from host_tools.errors import UsageError
+    from host_tools.pico_emu import image_files, node_command
+
+    try:
+        image_files()
+        node_command()
+    except UsageError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the emulated Pico: {e}")
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    """GIVEN a board: the one on LANDER_PORT, or an emulated Pico started as a user starts it."""
+    if REAL_PORT:
+        yield REAL_PORT
+        return
+    need_image()
+    image = tmp_path_factory.mktemp("flash") / "flash.img"
+    cmd = [sys.executable, "-m", "host_tools", "virtual-board", "--flash-image", str(image)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    path = proc.stdout.readline().strip()
+    assert path.startswith("/dev/"), proc.stderr.read() if proc.poll() is not None else path
+    yield path
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+    assert image.stat().st_size == 1408 * 1024  # the filesystem was written back
+
+
+def at_repl(port: str) -> None:
+    with SerialTarget(port, start_loop=False) as target:
+        target.stop_loop()
+    time.sleep(2.0)  # a board whose watchdog was armed reboots to its REPL after EXIT
+
+
+def test_mpremote_copies_both_ways_lists_executes_mounts_and_resets(port, tmp_path):
+    at_repl(port)
+    src = tmp_path / "hello.py"
+    src.write_text("print('hello from the flash')\n")
+    # WHEN mpremote copies a file up, lists, executes it, copies it back and again
+    r = mpremote(port, "fs", "cp", str(src), ":hello.py", "+", "fs", "ls", "+", "exec", "import hello",
+                 "+", "fs", "cp", ":hello.py", str(tmp_path / "back.py"),
+                 "+", "fs", "cp", str(src), ":hello.py")
+    # THEN each works as on a board (hash-checked both ways), an identical file is not copied again
+    assert r.returncode == 0, r.stderr
+    assert "hello.py" in r.stdout and "hello from the flash" in r.stdout
+    assert "Up to date: hello.py" in r.stdout
+    assert (tmp_path / "back.py").read_text() == src.read_text()
+    # AND a host directory mounts (mpremote's remote filesystem needs the board's timeouts to
+    # pass at wall-clock pace)
+    (tmp_path / "mounted.py").write_text("print('from the host', 6 * 7)\n")
+    r = mpremote(port, "mount", str(tmp_path), "exec", "import mounted")
+    assert r.returncode == 0 and "from the host 42" in r.stdout, r.stdout + r.stderr
+    # AND soft and hard resets keep the filesystem; errors come back as MicroPython prints them
+    r = mpremote(port, "soft-reset", "+", "exec", "print(6 * 7)")
+    assert r.returncode == 0 and "42" in r.stdout, r.stderr
+    assert mpremote(port, "reset").returncode == 0
+    time.sleep(2.0)
+    r = mpremote(port, "exec", "import os; print(sorted(os.listdir()))")
+    assert r.returncode == 0 and "hello.py" in r.stdout, r.stderr
+    r = mpremote(port, "exec", "1/0")
+    assert r.returncode != 0 and "ZeroDivisionError" in r.stdout + r.stderr
+    assert mpremote(port, "fs", "rm", ":hello.py").returncode == 0
+
+
+def test_ctrl_c_interrupts_a_running_exec(port):
+    import serial
+
+    at_repl(port)
+    with serial.Serial(port, 115200, timeout=0.2) as s:
+        s.write(b"\r\x03\x03\x02")
+        s.read(4096)
+        s.write(b"while True: pass\r\r")
+        s.read(100)
+        s.write(b"\x03")
+        seen = b""
+        for _ in range(50):
+            seen += s.read(4096)
+            if seen.endswith(b">>> "):
+                break
+    assert b"KeyboardInterrupt" in seen and seen.endswith(b">>> ")
+
+
+def test_flash_compiles_copies_resets_and_verifies_then_stops_a_running_loop(port):
+    # WHEN the firmware is flashed
+    r = lander("flash", "--port", port)
+    # THEN it is compiled for the board's ABI, copied, reset, and its identity verified over the
+    # link, with no fixed wait for the boot (the loop announces itself)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Raspberry Pi Pico with RP2040 (pico), MicroPython 1.28.0, .mpy 6.3" in r.stdout
+    assert "for armv6m" in r.stdout and "32-bit floats; the flight loop is running" in r.stdout
+    # AND flashing a board busy in its loop stops the loop first and copies nothing new
+    r = lander("flash", "--port", port)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sent EXIT" in r.stdout and "copied 0 files" in r.stdout
+    # AND the wrong board is refused before anything changes
+    r = lander("flash", "--port", port, "--board", "pico2")
+    assert r.returncode == 2 and "wrong board: --board pico2" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_serial_target_flies_frames_and_resynchronises_after_garbage(port):
+    assert lander("flash", "--port", port).returncode == 0
+    with SerialTarget(port) as target:
+        ident = target.hello()
+        assert ident.board == "pico" and ident.float_bits == 32 and target.float_bits == 32
+        init = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0, 1600.0,
+                         310.0, 0.1, 0.15)
+        assert target.init(init)
+        target.send_raw(b"\x00garbage\xa5\x5a\xff" + bytes(range(40)), settle=0.5)
+        cmd = target.step(wire.Sensor(0, 20_000, 1.62, 0.0, 0.0, 2950.0, 2950.0, 15))
+        assert cmd.t_us == 20_000 and cmd.rx_errors >= 1 and cmd.step_us > 0 and cmd.heap_free > 0
+
+
+def test_a_nominal_descent_agrees_with_the_float32_model_at_every_step(port, tmp_path):
+    # WHEN the nominal descent is flown in closed loop on the board
+    r = lander("sim", str(SCENARIOS / "nominal-flat.toml"), "--target", f"serial:{port}", "--out",
+               str(tmp_path), "--no-plot", timeout=1800)
+    assert (tmp_path / "summary.json").is_file(), r.stdout + r.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # THEN it lands as on the host, and every command matches the single-precision model
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert summary["outcome"] == "landed" and summary["expect"]["passed"]
+    ref = summary["reference"]
+    assert ref["tolerance"] == "single" and ref["mismatches"] == 0 and not ref["flips"]
+    assert ref["steps_compared"] == summary["steps"] > 4000
+
+
+def test_a_fault_scenario_on_the_pico_emu_target_agrees_with_the_float32_model(tmp_path):
+    need_image()
+    # WHEN a fault scenario is flown with one command on a freshly started emulated Pico
+    r = lander("sim", str(SCENARIOS / "radar-spike.toml"), "--target", "pico-emu", "--out",
+               str(tmp_path), "--no-plot", timeout=1800)
+    assert (tmp_path / "summary.json").is_file(), r.stdout + r.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # THEN it passes its expectations with zero mismatches against the float32 model
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert summary["target"] == "pico-emu" and summary["expect"]["passed"]
+    ref = summary["reference"]
+    assert ref["tolerance"] == "single" and ref["mismatches"] == 0
+    assert ref["steps_compared"] == summary["steps"]
+
+
+def test_bench_on_the_emulated_pico_reports_sane_numbers():
+    need_image()
+    r = lander("bench", "--json", "--target", "pico-emu", "--steps", "200", timeout=900)
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)["pico-emu"]
+    assert 0 < b["step_us_median"] <= b["step_us_p99"] <= b["step_us_max"] < 1e6
+    assert b["gc_us"] > 0 and 0 < b["heap_bytes_per_step"] < 50_000
+    assert 0 < b["heap_free_min"] < b["heap_free_after_import"] < 245_888
+    assert b["firmware_mpy_bytes"] > 0 and b["steps"] == 200
