@@ -7,6 +7,8 @@ STUBS_VERSION := 1.29.0.post1
 STDLIB_STUBS_VERSION := 1.29.0.post2
 TYPINGS := .typings
 SCENARIO ?= sim_harness/scenarios/nominal-flat.toml
+# the emulated Pico's engine (rp2040js, pinned in emulator/package-lock.json)
+EMULATOR_DEPS := emulator/node_modules/.package-lock.json
 
 .PHONY: setup demo test lint typecheck pytest bench clean
 
@@ -26,7 +28,10 @@ $(TYPINGS)/.installed: $(VENV)/.installed
 	$(PY) tools/typeshed_layout.py $(TYPINGS)
 	touch $@
 
-setup: $(VENV)/.installed $(TYPINGS)/.installed
+$(EMULATOR_DEPS): emulator/package.json emulator/package-lock.json
+	npm ci --prefix emulator --no-audit --no-fund --loglevel=error
+
+setup: $(VENV)/.installed $(TYPINGS)/.installed $(EMULATOR_DEPS)
 
 demo: setup
 	$(VENV)/bin/lander sim $(SCENARIO) --out out/demo
@@ -39,7 +44,7 @@ typecheck: setup
 	$(VENV)/bin/mypy --config-file tools/mypy-pico2.ini firmware/main.py firmware/flight $(wildcard boards/pico2.py boards/rp2board.py)
 
 pytest: setup
-	$(VENV)/bin/python -m pytest -q -n 2
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck pytest
 
@@ -47,4 +52,4 @@ bench: setup
 	$(VENV)/bin/lander bench
 
 clean:
-	rm -rf $(VENV) $(TYPINGS) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TYPINGS) emulator/node_modules out .pytest_cache .mypy_cache .ruff_cache
