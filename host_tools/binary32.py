@@ -1,4 +1,4 @@
-"""An emulated Pico: the firmware's own flight core run in CPython with single-precision arithmetic.
+"""`cpython-f32`: the firmware's own flight core run in CPython with single-precision arithmetic.
 
 This is the one place on the host that loads the firmware to check *its* arithmetic (the
 reference model never does). A copy of firmware/ is rewritten so that it computes as
@@ -17,6 +17,11 @@ pico-sdk's pico_float for MicroPython) round + - * / and sqrt correctly to neare
 normal numbers, as IEEE 754 binary32 does in numpy; they flush subnormal operands and results to
 zero (pico-sdk issue 1582), which numpy does not emulate: the flight core's values never come
 near 1e-38 (variances are floored at 1e-6). docs/reference.md states the tolerance that follows.
+
+What it is for, beside the emulated Pico (`pico-emu`, MicroPython's real rp2 port): it runs the
+firmware's binary32 arithmetic a hundred times faster, so the whole library and the
+single-precision tests check it in seconds; it knows nothing of the board's heap, collector
+or clock (decision 0006).
 """
 
 from __future__ import annotations
@@ -60,14 +65,14 @@ class _Literals(ast.NodeTransformer):
     def visit_Import(self, node: ast.Import):  # noqa: N802 - ast API
         if any(a.name == "math" for a in node.names):
             rest = [a for a in node.names if a.name != "math"]
-            new = ast.ImportFrom(module="host_tools.f32emu", names=[ast.alias("f32math", "math")], level=0)
+            new = ast.ImportFrom(module="host_tools.binary32", names=[ast.alias("f32math", "math")], level=0)
             return [ast.copy_location(new, node)] + ([ast.Import(names=rest)] if rest else [])
         return node
 
 
 def rewrite_source(text: str) -> str:
     tree = _Literals().visit(ast.parse(text))
-    tree.body.insert(0, ast.ImportFrom(module="host_tools.f32emu", names=[ast.alias("f32", "_f32")], level=0))
+    tree.body.insert(0, ast.ImportFrom(module="host_tools.binary32", names=[ast.alias("f32", "_f32")], level=0))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -80,7 +85,7 @@ def prepare(dest: Path, source: Path = FIRMWARE) -> Path:
     return dest
 
 
-class PicoEmuTransport(Transport):
+class Binary32Transport(Transport):
     """The rewritten firmware's loop object, fed bytes in this interpreter."""
 
     def __init__(self, source: Path = FIRMWARE) -> None:
@@ -103,7 +108,7 @@ class PicoEmuTransport(Transport):
         wire_mod.Sensor.unpack = unpack32
         core_cls.configure = configure32
         self.board = HostBoard(root)
-        self.board.name = "pico-emu"
+        self.board.name = "cpython-f32"
         self.firmware = firmware_cls(self.board)
         self.out = bytearray()
 
@@ -120,11 +125,11 @@ class PicoEmuTransport(Transport):
         self._tmp.cleanup()
 
 
-class PicoEmuTarget(Target):
-    """The firmware in single precision, in this interpreter (`pico-emu`); float_bits 32."""
+class Binary32Target(Target):
+    """The firmware in single precision, in this interpreter (`cpython-f32`); float_bits 32."""
 
-    name = "pico-emu"
-    float_bits = 32
+    name = "cpython-f32"
 
     def __init__(self, source: Path = FIRMWARE) -> None:
-        super().__init__(PicoEmuTransport(source))
+        super().__init__(Binary32Transport(source))
+        self.float_bits = 32

@@ -2,6 +2,7 @@
 
 - `cpython`: the firmware's own files imported in this interpreter; frames still go through
   the firmware's decoder and encoder, as bytes.
+- `cpython-f32`: the same, rewritten to compute in binary32 as a Pico does (host_tools/binary32.py).
 - `vm`: the same files inside the MicroPython VM on the host, over its standard input and
   output (the default).
 - `serial:PORT`: a board (real, or a virtual one behind a pseudo-terminal) over pyserial.
@@ -27,7 +28,7 @@ from host_tools import wire
 from host_tools.identity import build_image
 from host_tools.paths import FIRMWARE
 
-TARGET_NAMES = ("cpython", "vm", "serial:PORT", "pico-emu")
+TARGET_NAMES = ("cpython", "cpython-f32", "vm", "serial:PORT", "pico-emu")
 
 
 class TargetError(RuntimeError):
@@ -342,6 +343,10 @@ def open_target(name: str) -> Target:
     """A target by its command-line name; raises ValueError for an unknown name."""
     if name == "cpython":
         return CPythonTarget()
+    if name == "cpython-f32":
+        from host_tools.binary32 import Binary32Target
+
+        return Binary32Target()
     if name == "vm":
         return VMTarget()
     if name == "pico-emu":

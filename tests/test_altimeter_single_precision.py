@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from host_tools.f32emu import PicoEmuTransport
+from host_tools.binary32 import Binary32Transport
 
 
 def test_the_kinematic_check_restarts_at_the_sample_time_in_binary32():
     # GIVEN the firmware rewritten to compute in binary32 (the emulated Pico), an altimeter
     # whose kinematic check was just restarted
-    emu = PicoEmuTransport()
+    emu = Binary32Transport()
     radar = emu.firmware.core.est.radar
     restart_mark = radar.t_slow
     assert restart_mark < -1e8

@@ -8,7 +8,7 @@ from test_targets import PRIOR, canned_frames
 
 from host_tools import wire
 from host_tools.compare import SINGLE, CheckedTarget
-from host_tools.f32emu import PicoEmuTarget, rewrite_source
+from host_tools.binary32 import Binary32Target, rewrite_source
 
 
 def test_the_rewrite_makes_every_float_literal_single_precision():
@@ -21,7 +21,7 @@ def test_the_rewrite_makes_every_float_literal_single_precision():
 
 
 def test_the_emulated_pico_reports_a_32_bit_float_width():
-    t = PicoEmuTarget()
+    t = Binary32Target()
     try:
         assert t.hello().float_bits == 32
     finally:
@@ -30,7 +30,7 @@ def test_the_emulated_pico_reports_a_32_bit_float_width():
 
 def test_the_emulated_pico_stays_inside_the_single_tolerance_of_the_float32_model():
     # GIVEN the firmware computing in binary32 WHEN fed the canned descent stream
-    target = CheckedTarget(PicoEmuTarget())
+    target = CheckedTarget(Binary32Target())
     target.hello()
     target.init(wire.Init(**PRIOR.__dict__))
     for f in canned_frames(1500):

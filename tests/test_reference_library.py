@@ -46,10 +46,10 @@ def test_the_vm_agrees_with_the_model_through_the_crater_rim_faults():
 
 @pytest.mark.slow
 def test_the_emulated_pico_flies_a_nominal_descent_inside_the_single_tolerance():
-    # GIVEN the firmware computing in binary32 (host_tools.f32emu) in closed loop on nominal-flat
-    from host_tools.f32emu import PicoEmuTarget
+    # GIVEN the firmware computing in binary32 (host_tools.binary32) in closed loop on nominal-flat
+    from host_tools.binary32 import Binary32Target
 
-    checked = _fly_checked(PicoEmuTarget(), "nominal-flat")
+    checked = _fly_checked(Binary32Target(), "nominal-flat")
     # WHEN compared with the float32 model
     result = checked.result(SINGLE)
     print(result.verdict())
