@@ -81,7 +81,10 @@ def test_the_vm_runs_the_firmware_compiled_to_mpy(tmp_path):
     r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=frames,
                        capture_output=True, timeout=60)
     replies = wire.Deframer().feed(r.stdout)
-    # THEN it answers all three, and its identity is the hash of the .mpy files it runs
-    assert [f[0] for f in replies] == [wire.IDENT, wire.INIT_ACK, wire.COMMAND], r.stderr.decode()
-    ident = wire.decode_body(*replies[0])
+    # THEN the loop announces itself (IDENT, SEQ 0), answers all three, and its identity is the
+    # hash of the .mpy files it runs
+    assert [(f[0], f[1]) for f in replies] == [(wire.IDENT, 0), (wire.IDENT, 1), (wire.INIT_ACK, 2),
+                                               (wire.COMMAND, 3)], r.stderr.decode()
+    assert replies[0][2] == replies[1][2]
+    ident = wire.decode_body(*replies[1])
     assert isinstance(ident, wire.Ident) and ident.content_hash == hash_of_dir(image)
