@@ -566,6 +566,10 @@ def plot_campaign(stats: dict, cases: list[dict], path) -> None:
     ax.axvline(SOFT["max_touchdown_horizontal_mps"], color="black", lw=0.8, ls="--")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_yscale("symlog", linthresh=1.0)
+    vx = [c["touchdown_vx_mps"] for c in cases if c["touchdown_vx_mps"] is not None]
+    vz = [c["touchdown_vz_mps"] for c in cases if c["touchdown_vz_mps"] is not None]
+    ax.set_xlim(0.0, 1.5 * max([2.0, *vx]))
+    ax.set_ylim(0.0, 1.5 * max([3.0, *vz]))
     ax.set_xlabel("touchdown horizontal speed [m/s]")
     ax.set_ylabel("touchdown vertical speed [m/s]")
     ax.set_title("touchdowns (dashed: the soft limits)")
