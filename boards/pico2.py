@@ -11,6 +11,7 @@ NAME = "pico2"
 MCU = "RP2350"  # what sys.implementation._machine names (flash checks it)
 MPY_ARCH = "armv7emsp"  # mpy-cross -march for this CPU (the M33 runs v7e-m code with the FPU)
 CLOCK_HZ = 150000000  # [Hz] system clock the board runs at
+VREG_VSEL = None  # core regulator left as it boots (150 MHz needs no more)
 FLOAT_BITS = 32  # single-precision floats, each float result boxed on the heap
 HEAP_BYTES = 480000  # [bytes] about gc.mem_free() after boot (520 KB SRAM: check yours)
 SUPPORT = ("rp2board.py",)  # copied beside board.py
@@ -27,8 +28,9 @@ LED_PIN = "LED"  # the on-board LED (GP25 on a Pico, the wireless chip's pin on 
 PWM_PIN = 15  # GP15: PWM whose duty mirrors the throttle command (duty = throttle)
 PWM_FREQ_HZ = 1000  # [Hz]
 WDT_TIMEOUT_MS = 2000  # [ms] watchdog armed by the first SENSOR frame, fed every step
-GC_EVERY_STEPS = 25  # [cycles] gc.collect() at the start of every 25th cycle (docs/boards.md)
-HEAP_PROBE_STEPS = 500  # [cycles] gc.mem_free() every 500th cycle (a multiple of GC_EVERY_STEPS)
+GC_MIN_STEPS = 10  # [cycles] a collection waits at least this long after the last one ...
+GC_MAX_STEPS = 20  # [cycles] ... and at most this long (docs/boards.md, the collection)
+HEAP_PROBE_GCS = 25  # [collections] gc.mem_free() before every 25th collection (telemetry)
 BOOT_ESCAPE_MS = 1000  # [ms] at boot, a Ctrl-C within this window leaves the board at the REPL
 
 

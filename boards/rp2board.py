@@ -4,13 +4,18 @@
 #
 # What a control cycle does here, in order:
 #   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
-#   per byte) -> step_begin (start the clock; every GC_EVERY_STEPS-th cycle, gc.collect at
-#   this fixed point) -> the flight core's step -> actuate (PWM duty mirrors the throttle)
-#   -> step_end (feed the watchdog, read the clock) -> write the COMMAND frame.
+#   per byte) -> step_begin (start the clock) -> the flight core's step -> actuate (PWM
+#   duty mirrors the throttle) -> step_end (perhaps gc.collect at this fixed point; feed
+#   the watchdog, read the clock) -> write the COMMAND frame.
+# The collection: every step leaves its floats as garbage, and a collection costs about the
+# same whatever the garbage (marking the live heap dominates: some 3 ms at 200 MHz). So
+# the board puts it on a light cycle: at the end of the first cycle, GC_MIN_STEPS or more
+# after the last collection, whose step took no longer than the lightest step since then
+# (plus a tenth), and at the end of the GC_MAX_STEPS-th cycle whatever its step cost.
 # The COMMAND's step_us is the cycle's work: the step and its collection, if any.
-# Its heap_free is measured every HEAP_PROBE_STEPS-th cycle just before the collection,
-# when the heap is at its lowest: gc.mem_free() walks the whole allocation table (about
-# 9 ms on an RP2040), so the probe is rare and outside step_us.
+# Its heap_free is the free heap at the last probe: every HEAP_PROBE_GCS-th collection is
+# preceded by gc.mem_free(), when the heap is at its lowest. The probe walks the whole
+# allocation table (about 6 ms at 200 MHz), so it is rare, and it is not in step_us.
 import gc
 import os
 import select
@@ -27,6 +32,9 @@ _LINK_TIMEOUT_MS = const(500)  # [ms] a silent link for this long calls link_los
 _BYTE_GAP_MS = const(20)  # [ms] inside a frame, wait this long for the next byte
 _BYE_DRAIN_MS = const(100)  # [ms] let the BYE frame leave before a reboot
 _LED_LOST_MS = const(250)  # [ms] LED half-period while the link is silent
+_NO_STEP_US = const(1000000000)  # [us] "no step yet" for the lightest step since a collection
+_VREG = const(0x40064000)  # VREG_AND_CHIP_RESET: the core regulator's control register
+_VREG_SETTLE_MS = const(2)  # [ms] for the core supply to settle before the clock rises
 
 
 class Rp2Board:
@@ -38,13 +46,21 @@ class Rp2Board:
         self._t0 = time.ticks_us()
         self._one = bytearray(1)
         self._wdt = None  # armed by the first SENSOR frame (flight mode)
-        self._cycle = 0  # control cycles since boot
+        self._since_gc = 0  # [cycles] since the last collection
+        self._collections = 0  # since boot
+        self._gc_us = 0  # [us] what the last collection took
+        self._light_us = _NO_STEP_US  # [us] the lightest step since the last collection
         self._heap_free = 0  # [bytes] the last probe of the free heap
         self._led_next = time.ticks_ms()
         self._in = sys.stdin.buffer  # the link's byte streams (USB CDC unless LINK is "uart")
         self._out = sys.stdout.buffer
         self._poll = select.poll()
         if machine.freq() != cfg.CLOCK_HZ:
+            if cfg.VREG_VSEL is not None:
+                # the core supply first (VREG.VSEL, bits 7:4), then the clock it allows
+                v = machine.mem32[_VREG]
+                machine.mem32[_VREG] = (v & ~0xF0) | (cfg.VREG_VSEL << 4)
+                time.sleep_ms(_VREG_SETTLE_MS)
             machine.freq(cfg.CLOCK_HZ)
         self._led = machine.Pin(cfg.LED_PIN, machine.Pin.OUT)
         self._led.value(0)
@@ -142,21 +158,31 @@ class Rp2Board:
     # -- control step -------------------------------------------------------------
 
     def step_begin(self):
-        cfg = self.cfg
         if self._wdt is None:  # the first SENSOR frame: flight mode
-            self._wdt = machine.WDT(timeout=cfg.WDT_TIMEOUT_MS)
-            self._heap_free = gc.mem_free()
-        n = self._cycle
-        self._cycle = n + 1
-        collect = n % cfg.GC_EVERY_STEPS == 0
-        if collect and n % cfg.HEAP_PROBE_STEPS == 0:
+            self._wdt = machine.WDT(timeout=self.cfg.WDT_TIMEOUT_MS)
             self._heap_free = gc.mem_free()
         self._t0 = time.ticks_us()
-        if collect:
-            gc.collect()  # at a fixed point of the cycle, never inside the step
 
     def step_end(self):
-        dt = time.ticks_diff(time.ticks_us(), self._t0)
+        cfg = self.cfg
+        now = time.ticks_us()
+        dt = time.ticks_diff(now, self._t0)
+        n = self._since_gc + 1
+        if dt < self._light_us:
+            self._light_us = dt
+        if n >= cfg.GC_MAX_STEPS or (n >= cfg.GC_MIN_STEPS and 10 * dt <= 11 * self._light_us):
+            k = self._collections + 1
+            self._collections = k
+            if k % cfg.HEAP_PROBE_GCS == 1:
+                self._heap_free = gc.mem_free()  # telemetry, not the cycle's work
+                now = time.ticks_us()
+            gc.collect()
+            g = time.ticks_diff(time.ticks_us(), now)
+            self._gc_us = g
+            self._light_us = _NO_STEP_US
+            dt += g
+            n = 0
+        self._since_gc = n
         if self._wdt is not None:
             self._wdt.feed()
         return dt, self._heap_free

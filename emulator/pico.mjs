@@ -20,7 +20,6 @@ import { ChipResetRegs, FLASH_BYTES, FlashSSI, NorFlash, QspiIO, wireSelectPad }
 
 const FS_BYTES = 1408 * 1024; // [bytes] RPI_PICO's MICROPY_HW_FLASH_STORAGE_BYTES, at the end of flash
 const FS_OFFSET = FLASH_BYTES - FS_BYTES;
-const CYCLE_NS = 8; // [ns] one cycle at 125 MHz
 const SLICE_MS = 15; // [ms] of wall time the CPU runs before the event loop gets a turn
 const MAX_LAG_NS = 5e6; // [ns] emulated time may catch up at most this much of the wall clock when idle
 const AHEAD_NS = 1e6; // [ns] ... and run at most this much ahead of it
@@ -204,8 +203,9 @@ class Pico {
       const { clock } = this.mcu;
       if (!core.waiting) {
         this.wasBusy = true;
+        const cycleNs = 1e9 / this.mcu.clkSys; // [ns] the system clock as the PLL sets it
         for (let i = 0; i < 20000 && !core.waiting && !this.resetPending; i++) {
-          clock.tick(core.executeInstruction() * CYCLE_NS);
+          clock.tick(core.executeInstruction() * cycleNs);
         }
         if (performance.now() > end) break;
         continue;

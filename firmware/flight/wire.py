@@ -3,15 +3,9 @@
 # Decoding never raises on what arrives over the link: garbage, a bad CRC or a bad
 # length is counted and skipped. Encoding packs into preallocated buffers.
 import struct
+from binascii import crc32
 
 from micropython import const
-
-try:
-    from binascii import crc32
-
-    _HAVE_CRC32 = True
-except ImportError:  # a port built without binascii.crc32
-    _HAVE_CRC32 = False
 
 SYNC0 = const(0xA5)
 SYNC1 = const(0x5A)
@@ -43,19 +37,8 @@ LRF_NEW = const(8)
 CONTACT = const(16)
 
 
-def _crc32_soft(data, crc=0):
-    # bitwise CRC-32 (ISO-HDLC), only for ports without binascii.crc32
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
-
 def checksum(data):
-    if not _HAVE_CRC32:
-        return _crc32_soft(data)
+    # CRC-32 (ISO-HDLC) as an unsigned 32-bit number; every target has binascii.crc32
     return crc32(data) & 0xFFFFFFFF
 
 
