@@ -81,9 +81,11 @@ def test_a_bad_scenario_file_is_one_line(work, content, words):
     (["sim", "{s}", "--seed", "seven"], ("--seed", "not an integer")),
     (["montecarlo", "{s}", "--seed", "-1"], ("--seed",)),
     (["montecarlo", "{s}", "-n", "0"], ("-n",)),
-    (["montecarlo", "{s}", "-n", str(10**12)], ("-n",)),
-    (["montecarlo", "{s}", "--workers", "0"], ("--workers",)),
-    (["montecarlo", "{s}", "--workers", "1000000"], ("--workers",)),
+    # each absurd count comes with a second bad option after it: a command line that checked
+    # neither would try to hold 10^12 seeds or fork a million workers
+    (["montecarlo", "{s}", "-n", str(10**12), "--workers", "0"], ("-n",)),
+    (["montecarlo", "{s}", "--workers", "0", "-n", "0"], ("--workers",)),
+    (["montecarlo", "{s}", "--workers", "1000000", "-n", "0"], ("--workers",)),
     (["sim", "x" * 5000 + ".toml"], ("cannot use as a scenario file",)),
     (["sim", "{dir}"], ("no such scenario file",)),
     (["sim", "{s}", "--out", ""], ("--out",)),
