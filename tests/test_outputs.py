@@ -41,8 +41,8 @@ def scenario(path: Path, name: str = "probe", duration: float = 0.4, rate: float
 
 
 def lander(*args, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "host_tools", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run([sys.executable, "-m", "host_tools", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def one_line(r: subprocess.CompletedProcess) -> bool:
