@@ -11,6 +11,7 @@
 //   fires early), with a byte from the host waking the CPU at once;
 // - a chip reset (machine.reset(), a watchdog that is not fed) that restarts the RP2040
 //   with its flash kept, as a USB re-enumeration looks to the host.
+// SIGUSR1 resets the chip as its RUN pin (a reset button) does; SIGTERM ends the emulator.
 // Messages for people go to stderr, one line each, prefixed "pico-emu:".
 
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
@@ -196,7 +197,7 @@ class Pico {
     for (;;) {
       if (this.resetPending) {
         this.resets++;
-        say(`chip reset ${this.resets} (machine.reset() or the watchdog); flash kept`);
+        say(`chip reset ${this.resets} (machine.reset(), the watchdog or the RUN pin); flash kept`);
         this.boot();
       }
       const { core } = this.mcu;
@@ -257,6 +258,11 @@ function main() {
   process.stdin.on('end', stop);
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.on('SIGUSR1', () => {
+    // the RUN pin pulled low: a chip reset from outside, as the reset button does
+    pico.chipReset();
+    pico.wake();
+  });
   process.stdout.on('error', stop); // the host side went away
   say(`RP2040 at 125 MHz, ${opts.uf2}`);
   pico.run();

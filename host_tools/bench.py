@@ -184,7 +184,7 @@ def bench_pico_emu(steps: int) -> dict:
     init, frames = canned_stream(steps)
     pico, tmp = start_flashed(say=lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        with SerialTarget(pico.path) as target:
+        with SerialTarget(pico.path, after_reset=True) as target:
             if not target.init(init):
                 raise TargetError("pico-emu: the firmware rejected the benchmark's INIT")
             t0 = time.perf_counter()

@@ -3,8 +3,8 @@
 The chip is emulated by rp2040js under Node (`emulator/pico.mjs`, docs/emulator.md); its
 USB CDC port is that process's standard input and output. This module gives it a
 pseudo-terminal, so every tool opens it as it opens /dev/ttyACM0: mpremote, `lander flash`,
-`--target serial:/dev/pts/N`. When nobody reads the pty, the board's output is dropped
-after `OUTPUT_STALL_S`, as a Pico's USB CDC drops it with no host attached.
+`--target serial:/dev/pts/N`. When nobody reads the pty for `OUTPUT_STALL_S`, the board's
+output is dropped, as a Pico's USB CDC drops it with no host attached.
 
 The image (the UF2 and the boot ROM) is found in `LANDER_RP2_DIR`, by default a per-user
 cache directory (`image_dir()`); nothing is downloaded.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -29,7 +30,8 @@ EMULATOR = ROOT / "emulator"
 UF2_NAME = "RPI_PICO-v1.28.0.uf2"
 BOOTROM_NAME = "rp2040-bootrom-b1.bin"
 FLASH_IMAGE_BYTES = 1408 * 1024  # [bytes] the littlefs part of the flash (RPI_PICO)
-OUTPUT_STALL_S = 0.5  # [s] output nobody reads is dropped after this, as USB CDC drops it
+OUTPUT_STALL_S = 5.0  # [s] output nobody reads is dropped after this, as USB CDC drops it with no
+# host attached; long enough that a host that is only slow (a loaded machine) loses nothing
 IMAGE_HELP = (f"put MicroPython's official image for the Raspberry Pi Pico ({UF2_NAME}, board "
               f"RPI_PICO, from micropython.org/download/RPI_PICO) and the RP2040 boot ROM "
               f"({BOOTROM_NAME}, revision B1, 16,384 bytes) there, or name another directory "
@@ -176,6 +178,12 @@ class EmulatedPico:
 
     # -- life ----------------------------------------------------------------------------
 
+    def press_reset(self) -> None:
+        """Reset the chip as its reset button does (the flash is kept, the pty stays)."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGUSR1)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -272,7 +280,7 @@ def open_pico_emu():
         def __init__(self) -> None:
             self.pico = pico
             try:
-                super().__init__(pico.path)
+                super().__init__(pico.path, after_reset=True)  # it is booting now
             except BaseException:
                 self._stop()
                 raise
@@ -280,8 +288,16 @@ def open_pico_emu():
 
         def request(self, frame, want, seq, timeout=None):
             if pico.died.is_set():
-                raise TargetError(f"pico-emu: {pico.exit_message}")
-            return super().request(frame, want, seq, timeout)
+                raise TargetError(f"pico-emu: {pico.exit_message}{self._said()}")
+            try:
+                return super().request(frame, want, seq, timeout)
+            except TargetError as e:
+                state = pico.exit_message if pico.died.is_set() else "the emulator is still running"
+                raise TargetError(f"{e}; {state}{self._said()}") from None
+
+        @staticmethod
+        def _said() -> str:
+            return ("; it said: " + " | ".join(messages[-3:])) if messages else ""
 
         def _stop(self) -> None:
             pico.stop()

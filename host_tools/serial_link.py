@@ -29,12 +29,14 @@ from host_tools import wire
 from host_tools.targets import Target, TargetError, Transport
 
 HELLO_TIMEOUT = 1.0  # [s] the loop answers a HELLO within this when it is running
-RESET_TIMEOUT = 5.0  # [s] for "soft reboot" to appear after Ctrl-D
+RESET_TIMEOUT = 15.0  # [s] for "soft reboot" to appear after Ctrl-D (an emulated board on a busy
+# machine is slow; the wait ends as soon as it appears)
 BOOT_TIMEOUT = 60.0  # [s] longest wait for the loop's announcement after a reset (an emulated
 # Pico imports the firmware at a third of a real one's speed; a real Pico takes about 2 s)
 SILENT_BOOT_S = 8.0  # [s] a board that says nothing at all may still be booting: ask this long
 ESCAPE_TEXT = b"Ctrl-C for the REPL"  # what an rp2 board prints in its boot-time escape window
-_REPL_MARKERS = (b"soft reboot", b"MicroPython v", b"Traceback (most recent call last)", b"raw REPL;")
+_REPL_MARKERS = (b"soft reboot", b"MicroPython v", b"Traceback (most recent call last)", b"raw REPL;",
+                 b"Ctrl-C for the REPL")  # the last: an rp2 board booting again (it reset)
 
 
 def open_port(port: str, timeout: float = 0.05):
@@ -120,14 +122,15 @@ class SerialTarget(Target):
     name = "serial"
     reply_timeout = 5.0  # [s] a step on a Pico takes milliseconds; USB may stall briefly
 
-    def __init__(self, port: str, start_loop: bool = True) -> None:
+    def __init__(self, port: str, start_loop: bool = True, after_reset: bool = False) -> None:
+        """after_reset: the board is booting (just reset or powered): see ensure_loop."""
         self.port = port
         self.name = f"serial:{port}"
         super().__init__(SerialTransport(port))
         self.ident = None
         try:
             if start_loop:
-                self.ident = self.ensure_loop()
+                self.ident = self.ensure_loop(after_reset)
         except BaseException:
             self.transport.close()
             raise

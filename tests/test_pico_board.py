@@ -189,3 +189,77 @@ def test_bench_on_the_emulated_pico_reports_sane_numbers():
     assert b["gc_us"] > 0 and 0 < b["heap_bytes_per_step"] < 50_000
     assert 0 < b["heap_free_min"] < b["heap_free_after_import"] < 245_888
     assert b["firmware_mpy_bytes"] > 0 and b["steps"] == 200
+
+
+def _flying_pico_emu():
+    from host_tools.targets import open_target
+
+    target = open_target("pico-emu")
+    init = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0, 1600.0,
+                     310.0, 0.1, 0.15)
+    assert target.init(init)
+    target.step(wire.Sensor(0, 20_000, 1.62, 0.0, 0.0, 2950.0, 2950.0, 15))
+    return target
+
+
+def test_an_emulator_that_dies_mid_run_is_a_clear_target_error():
+    from host_tools.targets import TargetError
+
+    need_image()
+    target = _flying_pico_emu()
+    try:
+        # WHEN the emulator process dies between two frames
+        target.pico.proc.kill()
+        target.pico.died.wait(10)
+        # THEN the next frame fails at once with a message that says so
+        with pytest.raises(TargetError, match="emulated Pico stopped"):
+            target.step(wire.Sensor(0, 40_000, 1.62, 0.0, 0.0, 2949.0, 2949.0, 15))
+    finally:
+        target.close()
+
+
+def test_a_board_reset_mid_run_is_noticed_and_the_board_flies_again():
+    from host_tools.targets import TargetError
+
+    need_image()
+    target = _flying_pico_emu()
+    try:
+        # WHEN the chip resets mid-run (its reset button)
+        target.pico.press_reset()
+        # THEN the run ends with a message naming the reset, not with a wrong number
+        with pytest.raises(TargetError, match="reset or left its loop mid-run"):
+            for k in range(2, 200):
+                target.step(wire.Sensor(0, 20_000 * k, 1.62, 0.0, 0.0, 2950.0 - k, 2950.0 - k, 15))
+        # AND the board is usable afterwards: a new session starts its loop and flies
+        target.serial.close()
+        again = SerialTarget(target.pico.path)
+        with again:
+            init = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0,
+                             1600.0, 310.0, 0.1, 0.15)
+            assert again.init(init)
+            assert again.step(wire.Sensor(0, 20_000, 1.62, 0.0, 0.0, 2950.0, 2950.0, 15)).t_us == 20_000
+    finally:
+        target.close()
+
+
+def test_virtual_board_refuses_what_it_cannot_run_with_in_one_line(tmp_path):
+    bad = tmp_path / "small.img"
+    bad.write_bytes(b"\xff" * 1000)
+    for args, says in ((["--board", "pico2"], "the emulated boards are pico"),
+                       (["--flash-image", str(bad)], "a flash image of the emulated Pico has"),
+                       (["--flash-image", str(tmp_path / "no" / "such" / "x.img")], "no directory"),
+                       (["--flash-image", str(tmp_path)], "a directory, not a file")):
+        r = lander("virtual-board", *args, timeout=60)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and not r.stdout
+
+
+def test_without_the_image_a_user_gets_one_line_and_exit_2(tmp_path):
+    env = dict(os.environ, LANDER_RP2_DIR=str(tmp_path))
+    for args in (["virtual-board"], ["sim", str(SCENARIOS / "nominal-flat.toml"), "--target", "pico-emu",
+                                     "--out", str(tmp_path / "out")]):
+        r = subprocess.run([sys.executable, "-m", "host_tools", *args], capture_output=True, text=True,
+                           timeout=120, cwd=ROOT, env=env)
+        assert r.returncode == 2, r.stderr
+        assert "RPI_PICO-v1.28.0.uf2" in r.stderr and "micropython.org/download/RPI_PICO" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
