@@ -72,7 +72,8 @@ class _Literals(ast.NodeTransformer):
 
 def rewrite_source(text: str) -> str:
     tree = _Literals().visit(ast.parse(text))
-    tree.body.insert(0, ast.ImportFrom(module="host_tools.binary32", names=[ast.alias("f32", "_f32")], level=0))
+    f32_import = ast.ImportFrom(module="host_tools.binary32", names=[ast.alias("f32", "_f32")], level=0)
+    tree.body.insert(0, f32_import)
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
