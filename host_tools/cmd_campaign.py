@@ -1,6 +1,7 @@
 """`lander campaign [-n N] [--seed S]`: a random fault campaign, screened by the truth pilot.
 
-The output directory is checked and claimed (host_tools.outputs) before the first run."""
+The output directory is checked and claimed (host_tools.outputs) before the first run. The cases
+fly on a Dask cluster like Monte Carlo's (host_tools.cmd_montecarlo: --scheduler, --resume)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import sys
 
 from host_tools import outputs, runs
+from host_tools.cmd_montecarlo import add_cluster_arguments, check_cluster_options, interrupted
 
 MAX_CASES = 1_000_000  # -n
 MAX_WORKERS = 256  # --workers
@@ -23,7 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="vm",
                    help="vm | cpython | serial:PORT (default: vm; cpython is faster)")
     p.add_argument("--workers", type=runs.count_arg(1, MAX_WORKERS),
-                   help=f"parallel processes, 1 ..= {MAX_WORKERS} (default: all cores, at most one per case)")
+                   help=f"worker processes of the local cluster, 1 ..= {MAX_WORKERS} (default: all cores, "
+                        f"at most one per case)")
+    add_cluster_arguments(p, "case")
     p.add_argument("--out", type=runs.path_arg, help="output directory (default: runs/campaign-<seed>)")
     p.add_argument("--no-reference", action="store_true",
                    help="do not check the commands against the reference model")
@@ -33,12 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim_harness.campaign import format_campaign, run_campaign
 
+    check_cluster_options(args)
     out = args.out or runs.default_out(f"campaign-{args.seed}")
     workers = min(args.workers or os.cpu_count() or 1, args.n)
     with outputs.claim(out):
         runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
-        stats = run_campaign(args.n, args.seed, args.target, workers, out_dir=out,
-                             progress=sys.stdout.isatty(), reference=not args.no_reference)
+        try:
+            stats = run_campaign(args.n, args.seed, args.target, workers, out_dir=out,
+                                 progress=sys.stdout.isatty(), reference=not args.no_reference,
+                                 scheduler=args.scheduler, resume=args.resume)
+        except KeyboardInterrupt:
+            raise interrupted(out) from None
     if args.json:
         print(json.dumps(stats, indent=2, default=str))
     else:

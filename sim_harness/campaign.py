@@ -42,6 +42,8 @@ from sim_harness.report import _json_safe
 from sim_harness.scenario import Expect, Fault, Initial, Knowledge, Scenario, scenario_to_toml
 from sim_harness.terrain import Terrain
 
+# the numbers of campaign.json that describe the machine, not the flight (sim_harness.cluster)
+MACHINE_KEYS = ("wall_s", "s_per_case", "workers", "scheduler", "resumed_runs")
 SOFT = {"max_touchdown_vertical_mps": 2.0, "max_touchdown_horizontal_mps": 1.0}  # [m/s]
 CLASSES = ("single", "double", "imu", "attitude")
 CLASS_WEIGHTS = (0.35, 0.30, 0.20, 0.15)
@@ -364,8 +366,12 @@ def _soft(r: dict) -> bool:
 # ---------------------------------------------------------------- the campaign
 
 
-def screen(base_seed: int, n: int, *, workers: int = 1, progress: bool = False) -> tuple[list, list]:
+def screen(base_seed: int, n: int, *, workers: int = 1, progress: bool = False, cluster=None,
+           results=None) -> tuple[list, list]:
     """Draw starts 0, 1, 2, ... until `n` are landed softly by the truth pilot.
+
+    cluster: an open sim_harness.cluster.Cluster to fly on (default: a local one of `workers`).
+    results: a directory for each pilot run's result (and to take them from when resuming).
 
     Returns (kept, dropped): kept = [(index, t_pilot)] for the first n kept indices;
     dropped = [{"index", "outcome", "touchdown_vz_mps", "touchdown_vx_mps"}] for the indices
@@ -380,7 +386,8 @@ def screen(base_seed: int, n: int, *, workers: int = 1, progress: bool = False) 
         batch = list(range(nxt, nxt + int(math.ceil(short * 1.15)) + 2))
         nxt = batch[-1] + 1
         tasks = [(_start_of, (base_seed, i), "pilot", f"case {i}", _pilot_record) for i in batch]
-        records, _, _ = fly_many(tasks, TruthPilot, workers=workers, progress=progress, desc="truth pilot")
+        records = fly_many(tasks, TruthPilot, workers=workers, cluster=cluster, progress=progress,
+                           desc="truth pilot", results=results).records
         for i, r in zip(batch, records, strict=True):
             if len(kept) >= n:
                 break
@@ -399,47 +406,65 @@ def _start_of(arg) -> Scenario:
 
 def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | None = None, *,
                  target_factory=None, out_dir=None, progress: bool = True, reference: bool = True,
-                 baseline: bool = True) -> dict:
+                 baseline: bool = True, scheduler: str | None = None, resume: bool = False) -> dict:
     """Fly `n` fault cases (after the truth pilot's screen) on `target_name`; the statistics.
 
-    workers: processes (default: all cores), each opening its target once (montecarlo.fly_many).
-    out_dir: campaign.json, campaign.png and failing/<case>.toml go there. reference: check
-    every command against the reference model (a mismatch fails the case). baseline: fly each
-    failing case once more without its faults (the record's "baseline"), to tell a fault the
-    firmware did not survive from a start it cannot fly at all.
+    workers: the local Dask cluster's workers (default: all cores), each opening its target once
+    (sim_harness.cluster); scheduler: the address of a Dask scheduler to fly on instead.
+    out_dir: campaign.json, campaign.png and failing/<case>.toml go there, and every run's result
+    into out_dir/runs/ as it comes back (the pilot's, the cases', the baselines'); resume: keep
+    the results there of an earlier run of the same campaign and fly only the rest. reference:
+    check every command against the reference model (a mismatch fails the case). baseline: fly
+    each failing case once more without its faults (the record's "baseline"), to tell a fault
+    the firmware did not survive from a start it cannot fly at all.
     """
+    from sim_harness.cluster import announce, open_cluster, results_dir
     from sim_harness.library import default_factory
 
     workers = workers or os.cpu_count() or 1
     factory = target_factory or default_factory(target_name)
-    kept, dropped = screen(seed, n, workers=workers, progress=progress)
-    metas = [case_meta(seed, i, tp) for i, tp in kept]
-    tasks = [(build_case, (seed, i, tp), target_name, f"case {i}", isolation_record) for i, tp in kept]
-    records, ref, wall = fly_many(tasks, factory, workers=workers, reference=reference, progress=progress,
-                                  desc=f"campaign on {target_name}")
-    cases = []
-    for (_i, tp), meta, rec in zip(kept, metas, records, strict=True):
-        rec = {**meta, "t_pilot_s": tp, **rec}
-        rec["soft"] = _soft(rec)
-        rec["passed"] = bool(rec["soft"] and rec["passed"])
-        rec["baseline"] = None
-        cases.append(rec)
-    if baseline:
-        # each failing case again without its faults: does it fail for its faults, or for its
-        # start and terrain (guidance, not the cross-check)?
-        failing = [c for c in cases if not c["passed"]]
-        tasks = [(build_case_without_faults, (seed, c["index"], c["t_pilot_s"]), target_name,
-                  f"baseline {c['index']}", None) for c in failing]
-        if tasks:
-            base_records, _, base_wall = fly_many(tasks, factory, workers=min(workers, len(tasks)),
-                                                  progress=progress, desc="failing cases without faults")
-            wall += base_wall
-            for c, b in zip(failing, base_records, strict=True):
-                c["baseline"] = {"outcome": b["outcome"], "soft": _soft(b),
-                                 "touchdown_vz_mps": b["touchdown_vz_mps"],
-                                 "touchdown_vx_mps": b["touchdown_vx_mps"]}
-    stats = statistics(cases, dropped, seed=seed, target_name=target_name, workers=workers, wall=wall)
-    stats["reference"] = ref
+    runs = None
+    if out_dir is not None:
+        identity = {"command": "campaign", "base_seed": seed, "target": target_name, "reference": reference,
+                    "baseline": baseline}
+        runs = results_dir(out_dir, identity, resume)
+
+    def stage(name: str):
+        return None if runs is None else runs / name
+
+    with open_cluster(workers, scheduler) as cluster:
+        announce(cluster)
+        kept, dropped = screen(seed, n, progress=progress, cluster=cluster, results=stage("pilot"))
+        metas = [case_meta(seed, i, tp) for i, tp in kept]
+        tasks = [(build_case, (seed, i, tp), target_name, f"case {i}", isolation_record) for i, tp in kept]
+        flight = fly_many(tasks, factory, cluster=cluster, reference=reference, progress=progress,
+                          desc=f"campaign on {target_name}", results=stage("cases"))
+        wall = flight.wall_s
+        cases = []
+        for (_i, tp), meta, rec in zip(kept, metas, flight.records, strict=True):
+            rec = {**meta, "t_pilot_s": tp, **rec}
+            rec["soft"] = _soft(rec)
+            rec["passed"] = bool(rec["soft"] and rec["passed"])
+            rec["baseline"] = None
+            cases.append(rec)
+        if baseline:
+            # each failing case again without its faults: does it fail for its faults, or for its
+            # start and terrain (guidance, not the cross-check)?
+            failing = [c for c in cases if not c["passed"]]
+            tasks = [(build_case_without_faults, (seed, c["index"], c["t_pilot_s"]), target_name,
+                      f"baseline {c['index']}", None) for c in failing]
+            if tasks:
+                base = fly_many(tasks, factory, cluster=cluster, progress=progress,
+                                desc="failing cases without faults", results=stage("baseline"))
+                wall += base.wall_s
+                for c, b in zip(failing, base.records, strict=True):
+                    c["baseline"] = {"outcome": b["outcome"], "soft": _soft(b),
+                                     "touchdown_vz_mps": b["touchdown_vz_mps"],
+                                     "touchdown_vx_mps": b["touchdown_vx_mps"]}
+    stats = statistics(cases, dropped, seed=seed, target_name=target_name, workers=flight.workers, wall=wall)
+    stats["scheduler"] = flight.scheduler
+    stats["resumed_runs"] = flight.resumed
+    stats["reference"] = flight.reference
     if out_dir is not None:
         write_campaign(stats, cases, Path(out_dir))
     return stats

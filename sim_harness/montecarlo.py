@@ -20,16 +20,13 @@ import dataclasses
 import functools
 import json
 import math
-import multiprocessing
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from host_tools import outputs
-from sim_harness.closedloop import run_scenario
-from sim_harness.report import ALARM, _json_safe, summarize
+from sim_harness.report import _json_safe
 from sim_harness.scenario import Scenario, scenario_to_toml
 
 DISPERSION = {
@@ -119,167 +116,18 @@ def disperse(s: Scenario, seed: int) -> Scenario:
                                description=f"Monte Carlo run {seed} of {s.name}. {s.description}")
 
 
-# ---------------------------------------------------------------- workers
+# ---------------------------------------------------------------- flying
 
-_TARGET = None
-_FACTORY = None
-_REFERENCE = False
-
-
-def _worker_init(factory, reference: bool = False) -> None:
-    global _FACTORY, _TARGET, _REFERENCE
-    _FACTORY = factory
-    _TARGET = None
-    _REFERENCE = reference
+# the numbers of montecarlo.json that describe the machine, not the flight: everything else is
+# the same for the same seed wherever and in whatever order the runs flew
+MACHINE_KEYS = ("wall_s", "runs_per_s", "workers", "scheduler", "resumed_runs")
 
 
-def _run_one(task) -> dict:
-    """One run in a worker; returns a small record (picklable).
+def fly_many(tasks: list, factory, **kwargs):
+    """The one parallel runner: sim_harness.cluster.fly_many (Dask distributed)."""
+    from sim_harness.cluster import fly_many as fly
 
-    task: (make, arg, target_name, label, extra): the run flies `make(arg)` (a Scenario; both
-    picklable: a module-level function and plain data); `extra(result, summary)`, if not None,
-    returns more keys for the record. With the reference check on, the record also carries the
-    run's frames and commands ("_run", labelled `label`): the parent compares many runs at once
-    with the vectorised reference model.
-    """
-    global _TARGET
-    make, arg, target_name, label, extra = task
-    scn = make(arg)
-    if _TARGET is None:
-        _TARGET = _FACTORY()
-        if _REFERENCE:
-            from host_tools.compare import CheckedTarget
-
-            _TARGET = CheckedTarget(_TARGET, batch=True)
-    result = run_scenario(scn, _TARGET, target_name=target_name)
-    checked_run = None
-    if _REFERENCE and _TARGET.runs:
-        checked_run = _TARGET.runs.pop()
-        checked_run.label = label
-    if result.target_error:
-        try:
-            _TARGET.close()
-        except Exception:  # noqa: BLE001
-            pass
-        _TARGET = None
-    summ = summarize(result)
-    td = summ["touchdown"]
-    record = {
-        "seed": scn.seed, "outcome": summ["outcome"], "passed": summ["passed"],
-        "failures": summ["expect"]["failures"], "target_error": summ["target_error"],
-        "touchdown_vz_mps": td["vertical_speed_mps"], "touchdown_vx_mps": td["horizontal_speed_mps"],
-        "propellant_kg": td["propellant_kg"], "propellant_used_kg": summ["propellant_used_kg"],
-        "propellant_ratio_to_ideal": summ["propellant_ratio_to_ideal"],
-        "est_error_below_100m_m": summ["estimator"]["altitude_error_max_below_100m_m"],
-        "false_alarm": any(c["state"] in ALARM for c in summ["faults_declared"]),
-        "steps": summ["steps"],
-        "_run": checked_run,
-    }
-    if extra is not None:
-        record.update(extra(result, summ))
-    return record
-
-
-def fly_many(tasks: list, factory, *, workers: int = 1, reference: bool = False, progress: bool = True,
-             desc: str = "runs") -> tuple[list[dict], dict | None, float]:
-    """Fly every task (see `_run_one`) on `workers` processes, each opening its target once.
-
-    factory: a picklable callable returning an open target. reference: check every command
-    against the reference model, in batches of runs in this process (a run with a mismatch
-    fails). progress: a tqdm bar on stderr. Returns the records in the order of `tasks`, the
-    reference block (None without the check) and the wall time [s]. Monte Carlo and the fault
-    campaign (sim_harness.campaign) both fly through here.
-    """
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(tasks), desc=desc, unit="run")
-    t0 = time.perf_counter()
-    records: list[dict] = []
-    checker = _BatchCheck() if reference else None
-
-    def collect(rec: dict) -> None:
-        run = rec.pop("_run")
-        if checker is not None and run is not None:
-            checker.add(run, rec)
-        records.append(rec)
-        if bar is not None:
-            bar.update(1)
-
-    indexed = [(i, t) for i, t in enumerate(tasks)]
-    if workers == 1:
-        _worker_init(factory, reference)
-        try:
-            for item in indexed:
-                collect(_run_indexed(item))
-        finally:
-            if _TARGET is not None:
-                _TARGET.close()
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_worker_init, initargs=(factory, reference)) as pool:
-            for rec in pool.imap_unordered(_run_indexed, indexed, chunksize=1):
-                collect(rec)
-    if checker is not None:
-        checker.flush()
-    wall = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
-    records.sort(key=lambda r: r["_index"])
-    for r in records:
-        del r["_index"]
-    return records, (checker.block() if checker is not None else None), wall
-
-
-def _run_indexed(item) -> dict:
-    index, task = item
-    rec = _run_one(task)
-    rec["_index"] = index
-    return rec
-
-
-class _BatchCheck:
-    """Compares finished runs with the reference model, many at a time."""
-
-    BATCH = 100  # runs per vectorised comparison: the model's cost is per step, not per run
-
-    def __init__(self) -> None:
-        self.pending: list = []
-        self.steps = 0
-        self.mismatches = 0
-        self.max_throttle_diff = 0.0
-        self.first: list[str] = []
-        self.flips = 0
-
-    def add(self, run, record: dict) -> None:
-        self.pending.append((run, record))
-        if len(self.pending) >= self.BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        from host_tools.compare import DOUBLE, compare_batch
-
-        result = compare_batch([r for r, _ in self.pending], DOUBLE)
-        self.steps += result.steps_compared
-        self.mismatches += result.mismatches
-        self.max_throttle_diff = max(self.max_throttle_diff, result.max_throttle_diff)
-        self.flips += len(result.flips)
-        for d in result.differences:
-            if d.kind != "mismatch":
-                continue
-            self.first.append(d.message)
-            for run, rec in self.pending:
-                if d.message.startswith(run.label + ":"):
-                    rec["passed"] = False
-                    rec["failures"] = [*rec["failures"], f"reference model mismatch: {d.message}"]
-        self.pending = []
-
-    def block(self) -> dict:
-        return {"steps_compared": self.steps, "max_throttle_diff": self.max_throttle_diff,
-                "mismatches": self.mismatches, "flips": self.flips, "first_mismatches": self.first[:5]}
+    return fly(tasks, factory, **kwargs)
 
 
 def _percentiles(values) -> dict:
@@ -298,30 +146,48 @@ def _badness(r: dict) -> tuple:
 
 def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_name: str = "cpython",
                    workers: int | None = None, *, target_factory=None, out_dir=None, progress: bool = True,
-                   worst: int = 5, reference: bool = False) -> dict:
-    """Fly `n` dispersed runs of `scenario` in `workers` processes (default: all cores).
+                   worst: int = 5, reference: bool = False, scheduler: str | None = None,
+                   resume: bool = False) -> dict:
+    """Fly `n` dispersed runs of `scenario` on a Dask cluster (sim_harness.cluster).
 
-    seed: the campaign's base seed (default: the scenario's). target_factory: a picklable
-    callable returning an open target (default: host_tools.targets.open_target(target_name)).
-    out_dir: if given, montecarlo.json, montecarlo.png and worst/<name>.toml go there.
-    reference: check every command of every run against the reference model (host_tools.compare),
-    in batches of runs in this process; a run with a mismatch fails.
-    Returns the statistics (the content of montecarlo.json).
+    seed: the campaign's base seed (default: the scenario's). workers: the local cluster's
+    workers (default: all cores; ignored with `scheduler`). scheduler: the address of a Dask
+    scheduler to fly on instead (e.g. tcp://10.0.0.5:8786). target_factory: a callable returning
+    an open target, pickled to the workers (default: host_tools.targets.open_target(target_name)).
+    out_dir: montecarlo.json, montecarlo.png and worst/<name>.toml go there, and each run's result
+    into out_dir/runs/ as it comes back; resume: keep the results there of an earlier run of the
+    same campaign and fly only the rest. reference: check every command of every run against the
+    reference model (host_tools.compare), in batches of runs on the workers; a run with a
+    mismatch fails. Returns the statistics (the content of montecarlo.json).
     """
+    from sim_harness.cluster import announce, open_cluster, results_dir, text_hash
     from sim_harness.library import default_factory
 
     base_seed = scenario.seed if seed is None else seed
     factory = target_factory or default_factory(target_name)
     workers = workers or os.cpu_count() or 1
-    seeds = [run_seed(base_seed, i) for i in range(n)]
-    make = functools.partial(disperse, scenario)
-    tasks = [(make, s, target_name, f"seed {s}", None) for s in seeds]
-    records, ref, wall = fly_many(tasks, factory, workers=workers, reference=reference, progress=progress,
-                                  desc=f"montecarlo {scenario.name}")
-    stats = _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
-    stats["reference"] = ref
+    results = None
     if out_dir is not None:
-        _write(scenario, stats, records, Path(out_dir))
+        identity = {"command": "montecarlo", "scenario": text_hash(scenario_to_toml(scenario)),
+                    "base_seed": base_seed, "target": target_name, "reference": reference}
+        results = results_dir(out_dir, identity, resume) / "flights"
+    make = functools.partial(disperse, scenario)
+    tasks = []
+    for i in range(n):
+        s = run_seed(base_seed, i)
+        tasks.append((make, s, target_name, f"run {i} (seed {s})", None))
+    with open_cluster(workers, scheduler) as cluster:
+        announce(cluster)
+        flight = fly_many(tasks, factory, cluster=cluster, reference=reference, progress=progress,
+                          desc=f"montecarlo {scenario.name}", results=results)
+    stats = _statistics(scenario, base_seed, target_name, flight.records, flight.wall_s, flight.workers,
+                        worst)
+    stats["scheduler"] = flight.scheduler
+    stats["resumed_runs"] = flight.resumed
+    stats["runs_per_s"] = flight.flown / flight.wall_s if flight.wall_s > 0 and flight.flown else None
+    stats["reference"] = flight.reference
+    if out_dir is not None:
+        _write(scenario, stats, flight.records, Path(out_dir))
     return stats
 
 
@@ -417,7 +283,10 @@ def format_stats(stats: dict) -> str:
         f"touchdown horizontal [m/s]: {pct(stats['touchdown_horizontal_mps'])}",
         f"propellant left [kg]: {pct(stats['propellant_left_kg'])}",
         f"propellant / ideal: {pct(stats['propellant_ratio_to_ideal'])}",
-        f"{stats['runs_per_s']:.2f} runs/s on {stats['workers']} workers ({stats['wall_s']:.1f} s)",
+        (f"{stats['runs_per_s']:.2f} runs/s" if stats["runs_per_s"] else "no run flown now")
+        + f" on {stats['workers']} workers ({stats['wall_s']:.1f} s"
+        + (f", {stats['resumed_runs']} runs resumed" if stats.get("resumed_runs") else "")
+        + ("" if stats.get("scheduler", "local") == "local" else f", scheduler {stats['scheduler']}") + ")",
         "worst runs (replay with `sim <out>/<replay>`): "
         + ", ".join(f"{w['seed']} ({w['outcome']}, vz {w['touchdown_vz_mps'] or 0:.2f})"
                     for w in stats["worst"]),
