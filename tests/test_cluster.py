@@ -116,8 +116,8 @@ def short(tmp_path_factory) -> Path:
 def undisturbed(short, tmp_path_factory):
     """The reference campaign: one worker, a thread of this process, no scheduler to start."""
     out = tmp_path_factory.mktemp("undisturbed")
-    stats = montecarlo.run_montecarlo(load_scenario(short), N, SEED, "cpython", 1, out_dir=out, progress=False,
-                                      reference=True)
+    stats = montecarlo.run_montecarlo(load_scenario(short), N, SEED, "cpython", 1, out_dir=out,
+                                      progress=False, reference=True)
     return stats, json.loads((out / "montecarlo.json").read_text())
 
 
@@ -139,7 +139,8 @@ def test_local_cluster_and_remote_scheduler_give_the_same_statistics(short, undi
     assert local["workers"] == 2
     # the remote scheduler's workers
     address, _ = scheduler
-    r = lander("montecarlo", short, "-n", N, "--seed", SEED, "--scheduler", address, "--out", tmp_path / "remote")
+    r = lander("montecarlo", short, "-n", N, "--seed", SEED, "--scheduler", address,
+               "--out", tmp_path / "remote")
     assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     remote = json.loads((tmp_path / "remote" / "montecarlo.json").read_text())
@@ -284,8 +285,8 @@ def test_campaign_on_the_remote_scheduler_equals_the_local_one(scheduler, tmp_pa
     address, _ = scheduler
     local = campaign.run_campaign(2, 5, "cpython", 1, out_dir=tmp_path / "local", progress=False,
                                   reference=False)
-    r = lander("campaign", "-n", 2, "--seed", 5, "--target", "cpython", "--no-reference", "--scheduler", address,
-               "--out", tmp_path / "remote")
+    r = lander("campaign", "-n", 2, "--seed", 5, "--target", "cpython", "--no-reference",
+               "--scheduler", address, "--out", tmp_path / "remote")
     assert r.returncode in (0, 1), r.stderr
     remote = json.loads((tmp_path / "remote" / "campaign.json").read_text())
     written = json.loads((tmp_path / "local" / "campaign.json").read_text())
