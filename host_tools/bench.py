@@ -46,11 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cpython | vm | serial:PORT | pico-emu; repeat for several "
                         "(default: cpython, vm and the reference model)")
     p.add_argument("--steps", type=int, default=300, help="control steps per target (default: 300)")
+    p.add_argument("--campaign", type=int, metavar="N", nargs="?", const=200,
+                   help="instead: campaign throughput on a local Dask cluster of 1 and of 2 workers, N runs "
+                        "each (default 200), and the scheduler's overhead per run (sim_harness.cluster)")
     p.add_argument("--model-runs", type=int, default=100,
                    help="dispersed descents the reference model flies at once (default: 100)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.campaign is not None:
+        return bench_campaign(args)
     if args.steps < 10:
         raise UsageError("`--steps` must be at least 10.")
     targets = args.target or list(DEFAULT_TARGETS)
@@ -342,3 +347,14 @@ def _table(results: dict[str, dict]) -> str:
     notes = [f"{name}: heap per step: {r['heap_note']}" for name, r in results.items()
              if r.get("heap_bytes_per_step") is None]
     return "\n".join(lines + notes)
+
+
+def bench_campaign(args: argparse.Namespace) -> int:
+    """`bench --campaign N`: Monte Carlo throughput with 1 and 2 local workers, the scheduler's cost."""
+    from sim_harness.cluster import format_measure, measure
+
+    if not 2 <= args.campaign <= 100_000:
+        raise UsageError("`--campaign` must be within 2 ..= 100000 runs.")
+    m = measure(args.campaign, target_name=(args.target or ["cpython"])[0])
+    print(json.dumps(m, indent=2) if args.json else format_measure(m))
+    return 0

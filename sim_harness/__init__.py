@@ -21,22 +21,29 @@ Public functions, for the CLI (host_tools/cli.py) and for tests:
         progress: optional callable progress(done, total, scenario_name).
     library.format_table(rows) -> str
     montecarlo.run_montecarlo(scenario, n, seed=None, target_name="cpython", workers=None, *,
-                              target_factory=None, out_dir=None, progress=True, worst=5) -> dict
-        n dispersed runs on `workers` processes (default: all cores) with a tqdm bar; writes
-        out_dir/montecarlo.json, montecarlo.png and worst/<name>.toml (replay with `sim`).
+                              target_factory=None, out_dir=None, progress=True, worst=5,
+                              reference=False, scheduler=None, resume=False) -> dict
+        n dispersed runs on a Dask cluster (a local one of `workers`, or the scheduler at
+        `scheduler`) with a tqdm bar; writes out_dir/montecarlo.json, montecarlo.png,
+        worst/<name>.toml (replay with `sim`) and each run's record in out_dir/runs/.
     montecarlo.format_stats(stats) -> str
-    montecarlo.fly_many(tasks, factory, *, workers=1, reference=False, progress=True, desc="runs")
-        -> (records, reference_block, wall_s)
-        The one parallel runner (Monte Carlo and campaigns): each task (make, arg, target_name,
-        label, extra) flies make(arg); records come back in task order.
+    cluster.fly_many(tasks, factory, *, workers=1, scheduler=None, cluster=None, reference=False,
+                     progress=True, desc="runs", results=None) -> cluster.Flight
+        The one parallel runner (Monte Carlo and campaigns), on Dask distributed: each task
+        (make, arg, target_name, label, extra) flies make(arg); Flight.records in task order,
+        Flight.reference the reference check; records kept in `results` as they come back.
+        (montecarlo.fly_many is the same function.)
+    cluster.open_cluster(workers=1, scheduler=None) -> context manager of a cluster.Cluster
     campaign.run_campaign(n, seed=1, target_name="vm", workers=None, *, target_factory=None,
-                          out_dir=None, progress=True, reference=True, baseline=True) -> dict
+                          out_dir=None, progress=True, reference=True, baseline=True,
+                          scheduler=None, resume=False) -> dict
         n random fault cases drawn from the seed, screened by the truth pilot; statistics by
         class, terrain and kind; writes out_dir/campaign.json, campaign.png and
         failing/<case>.toml (replay with `sim`).
     campaign.format_campaign(stats) -> str;  campaign.build_case((seed, index, t_pilot_s)) -> Scenario
 
 target_factory is a callable with no arguments returning an open target; by default the
-harness calls host_tools.targets.open_target(target_name). For Monte Carlo it must be
-picklable (a module-level function or class), e.g. sim_harness.pilot.TruthPilot.
+harness calls host_tools.targets.open_target(target_name). For Monte Carlo and campaigns it
+travels to the workers (cloudpickle): a module-level function or class of an installed module,
+e.g. sim_harness.pilot.TruthPilot.
 """

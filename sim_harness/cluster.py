@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -102,9 +103,10 @@ def open_cluster(workers: int = 1, scheduler: str | None = None, *, processes: b
             processes = workers > 1 if processes is None else processes
             kw = {"host": "127.0.0.1"} if processes else {}
             # the scheduler's HTTP server (the dashboard, with bokeh) on a free port of the loopback
-            local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                                 dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
-                                 silence_logs=logging.CRITICAL, **kw)
+            with _workers_ignore_ctrl_c(processes):
+                local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                     dashboard_address="127.0.0.1:0", worker_dashboard_address=None,
+                                     silence_logs=logging.CRITICAL, **kw)
             client = Client(local)
             where = "local"
         cl = Cluster(client, local, where, _dashboard(client, scheduler), time.perf_counter() - t0)
@@ -121,10 +123,29 @@ def open_cluster(workers: int = 1, scheduler: str | None = None, *, processes: b
             lg.setLevel(level)
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c(processes: bool):
+    """Worker processes started in the block inherit SIGINT ignored: a Ctrl-C at the terminal
+    reaches the whole process group, and it is this process that stops the flight and closes
+    the workers (without this each would print its own KeyboardInterrupt)."""
+    if not processes or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def announce(cluster: Cluster) -> None:
-    """One line on stderr with the dashboard's address, when the cluster has a dashboard."""
+    """One line on stderr with the dashboard's address, when the cluster has a dashboard (and one
+    when a scheduler has no worker yet: the runs wait for the first)."""
     if cluster.dashboard:
         print(f"dashboard: {cluster.dashboard}", file=sys.stderr, flush=True)
+    if cluster.local is None and cluster.workers == 0:
+        print(f"{cluster.scheduler}: no worker has joined yet; the runs wait for `dask worker "
+              f"{cluster.scheduler}`", file=sys.stderr, flush=True)
 
 
 def _has_bokeh() -> bool:
@@ -507,3 +528,80 @@ def results_dir(out: Path | str, identity: dict, resume: bool) -> Path:
 def text_hash(text: str) -> str:
     """A short hash of a text (a scenario's TOML), for a campaign's identity."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- the benchmark (lander bench --campaign)
+
+
+def measure(runs: int = 200, scenario_path=None, target_name: str = "cpython") -> dict:
+    """Campaign throughput on a local cluster of 1 and of 2 worker processes, and the scheduler's
+    cost per run (`lander bench --campaign N`; numbers of the machine: printed, never asserted).
+
+    - `workers_1`, `workers_2`: `runs` dispersed Monte Carlo runs of `scenario_path` (default:
+      the library's nominal-flat) on `target_name` with the reference check, as `montecarlo`
+      flies them: runs per second from the first submission to the last result (`runs_per_s`),
+      the cluster's start (`start_s`) apart; `speedup` is the ratio of the two.
+    - `overhead`: a quarter of the runs (at least 8) on a cluster of one worker process, a task
+      per run (no reference check: the most tasks per run there can be): `per_run_ms` is the
+      wall time per run outside the runs themselves (submitting, scheduling, sending the task and
+      its result, writing nothing), `fraction` that over the time the worker spent flying
+      (`busy_s`); `vs_direct_per_run_ms` compares with the same runs flown in this process with
+      no cluster at all (`direct_s`, measured first: a busy machine moves it).
+    """
+    import functools
+
+    from sim_harness.library import builtin_dir, default_factory
+    from sim_harness.montecarlo import disperse, run_seed
+    from sim_harness.scenario import load_scenario
+
+    path = Path(scenario_path) if scenario_path is not None else builtin_dir() / "nominal-flat.toml"
+    scn = load_scenario(path)
+    factory = default_factory(target_name)
+    make = functools.partial(disperse, scn)
+
+    def tasks(n: int, base: int) -> list:
+        return [(make, run_seed(base, i), target_name, f"run {i}", None) for i in range(n)]
+
+    out: dict = {"scenario": scn.name, "target": target_name, "runs": runs}
+    small = tasks(max(8, runs // 4), 2)
+    t0 = time.perf_counter()
+    target = factory()
+    try:
+        for task in small:
+            fly_one(task, target)
+    finally:
+        target.close()
+    direct = time.perf_counter() - t0
+    with open_cluster(1, processes=True) as cl:
+        flight = fly_many(small, factory, cluster=cl, progress=False)
+    n = len(small)
+    out["overhead"] = {"runs": n, "direct_s": direct, "cluster_s": flight.wall_s, "busy_s": flight.busy_s,
+                       "per_run_ms": 1e3 * (flight.wall_s - flight.busy_s) / n,
+                       "fraction": (flight.wall_s - flight.busy_s) / flight.busy_s,
+                       "vs_direct_per_run_ms": 1e3 * (flight.wall_s - direct) / n,
+                       "start_s": cl.started_s}
+    for w in (1, 2):
+        with open_cluster(w, processes=True) as cl:
+            flight = fly_many(tasks(runs, 1), factory, cluster=cl, reference=True, progress=False)
+        out[f"workers_{w}"] = {"runs_per_s": runs / flight.wall_s, "wall_s": flight.wall_s,
+                               "start_s": cl.started_s, "blocks": flight.blocks,
+                               "busy_s_per_run": flight.busy_s / runs}
+    out["speedup"] = out["workers_2"]["runs_per_s"] / out["workers_1"]["runs_per_s"]
+    return out
+
+
+def format_measure(m: dict) -> str:
+    o = m["overhead"]
+    lines = [f"campaign throughput: {m['runs']} dispersed runs of {m['scenario']} on {m['target']}, every "
+             f"command checked against the reference model (blocks of up to {BATCH} runs)"]
+    for w in (1, 2):
+        r = m[f"workers_{w}"]
+        lines.append(f"  {w} local worker{'s' if w > 1 else ''}: {r['runs_per_s']:.2f} runs/s "
+                     f"({r['wall_s']:.1f} s, blocks {r['blocks']}, cluster start {r['start_s']:.1f} s)")
+    lines.append(f"  2 workers / 1 worker: {m['speedup']:.2f} x")
+    lines.append(f"scheduler overhead: {o['runs']} runs without the check, a task each, on one worker "
+                 f"process: {o['cluster_s']:.2f} s, of which the worker flew {o['busy_s']:.2f} s: "
+                 f"{o['per_run_ms']:.1f} ms per run ({100 * o['fraction']:.2f} %); the same runs in this "
+                 f"process without a cluster: {o['direct_s']:.2f} s "
+                 f"({o['vs_direct_per_run_ms']:+.1f} ms per run)")
+    return "\n".join(lines)
