@@ -73,17 +73,16 @@ def test_long_names_that_differ_only_at_their_ends_stay_different():
     assert outputs.safe_name("crater rim (2023)") == "crater_rim_2023"
 
 
-@pytest.mark.parametrize("name", ["../../escaped", "/tmp/lander-abs-escape", "a/b", "..", "back\\slash",
+@pytest.mark.parametrize("name", ["../../escaped", "{tmp}/abs-escape", "a/b", "..", "back\\slash",
                                   "nul\x00byte", "x" * 5000, "new\nline"])
 def test_a_name_that_is_a_path_or_not_a_label_is_refused_before_the_run(tmp_path, name):
     work = tmp_path / "a" / "b" / "work"
     work.mkdir(parents=True)
-    s = scenario(work / "s.toml", name)
+    s = scenario(work / "s.toml", name.replace("{tmp}", str(tmp_path)))
     before = tree(tmp_path)
     r = lander("sim", s, "--target", "cpython", "--no-plot", cwd=work)
     assert r.returncode == 2 and one_line(r) and ": name: " in r.stderr
-    assert tree(tmp_path) == before
-    assert not Path("/tmp/lander-abs-escape").exists()
+    assert tree(tmp_path) == before  # (abs-escape would be in it)
 
 
 def test_the_default_directory_is_made_of_the_safe_name(tmp_path):
