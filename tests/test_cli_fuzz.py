@@ -27,8 +27,8 @@ from host_tools.cli import main
 EXAMPLES = int(os.environ.get("LANDER_CLI_FUZZ_EXAMPLES", "300"))
 
 HOSTILE_NAMES = ["../x", "../../../escaped", "{root}/abs", "{root}/a/b/abs", "a/b", "..", ".", "-rf",
-                 "x" * 5000, "nul\x00", "tab\there", "ünïcödé", " ", "", "new\nline", "a\\b", "CON", "name.toml",
-                 "runs", ".hidden", "x" * 199 + "y"]
+                 "x" * 5000, "nul\x00", "tab\there", "ünïcödé", " ", "", "new\nline", "a\\b", "CON",
+                 "name.toml", "runs", ".hidden", "x" * 199 + "y"]
 NUMBERS = st.one_of(
     st.floats(min_value=-2000.0, max_value=2000.0, allow_nan=False),
     st.sampled_from([0.0, -0.0, 1e-300, 5e-324, -1e-300, 1e9, -1e9, 1e10, 1e300, -1e300, math.inf, -math.inf,
