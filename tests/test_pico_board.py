@@ -20,7 +20,11 @@ from host_tools import wire
 from host_tools.paths import ROOT, SCENARIOS
 from host_tools.serial_link import SerialTarget
 
-pytestmark = [pytest.mark.hardware, pytest.mark.slow, pytest.mark.xdist_group("pico")]
+# the tests on the shared board run on one worker (group "pico"); those that start an emulated
+# Pico of their own may run beside them (group "pico-emu")
+pytestmark = [pytest.mark.hardware, pytest.mark.slow]
+shared_board = pytest.mark.xdist_group("pico")
+own_emulator = pytest.mark.xdist_group("pico-emu")
 
 REAL_PORT = os.environ.get("LANDER_PORT")
 
@@ -72,6 +76,7 @@ def at_repl(port: str) -> None:
     time.sleep(2.0)  # a board whose watchdog was armed reboots to its REPL after EXIT
 
 
+@shared_board
 def test_mpremote_copies_both_ways_lists_executes_mounts_and_resets(port, tmp_path):
     at_repl(port)
     src = tmp_path / "hello.py"
@@ -102,6 +107,7 @@ def test_mpremote_copies_both_ways_lists_executes_mounts_and_resets(port, tmp_pa
     assert mpremote(port, "fs", "rm", ":hello.py").returncode == 0
 
 
+@shared_board
 def test_ctrl_c_interrupts_a_running_exec(port):
     import serial
 
@@ -120,6 +126,7 @@ def test_ctrl_c_interrupts_a_running_exec(port):
     assert b"KeyboardInterrupt" in seen and seen.endswith(b">>> ")
 
 
+@shared_board
 def test_flash_compiles_copies_resets_and_verifies_then_stops_a_running_loop(port):
     # WHEN the firmware is flashed
     r = lander("flash", "--port", port)
@@ -138,6 +145,7 @@ def test_flash_compiles_copies_resets_and_verifies_then_stops_a_running_loop(por
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@shared_board
 def test_the_serial_target_flies_frames_and_resynchronises_after_garbage(port):
     assert lander("flash", "--port", port).returncode == 0
     with SerialTarget(port) as target:
@@ -151,6 +159,7 @@ def test_the_serial_target_flies_frames_and_resynchronises_after_garbage(port):
         assert cmd.t_us == 20_000 and cmd.rx_errors >= 1 and cmd.step_us > 0 and cmd.heap_free > 0
 
 
+@shared_board
 def test_a_nominal_descent_agrees_with_the_float32_model_at_every_step(port, tmp_path):
     # WHEN the nominal descent is flown in closed loop on the board
     r = lander("sim", str(SCENARIOS / "nominal-flat.toml"), "--target", f"serial:{port}", "--out",
@@ -165,6 +174,7 @@ def test_a_nominal_descent_agrees_with_the_float32_model_at_every_step(port, tmp
     assert ref["steps_compared"] == summary["steps"] > 4000
 
 
+@own_emulator
 def test_a_fault_scenario_on_the_pico_emu_target_agrees_with_the_float32_model(tmp_path):
     need_image()
     # WHEN a fault scenario is flown with one command on a freshly started emulated Pico
@@ -180,6 +190,7 @@ def test_a_fault_scenario_on_the_pico_emu_target_agrees_with_the_float32_model(t
     assert ref["steps_compared"] == summary["steps"]
 
 
+@own_emulator
 def test_bench_on_the_emulated_pico_reports_sane_numbers():
     need_image()
     r = lander("bench", "--json", "--target", "pico-emu", "--steps", "200", timeout=900)
@@ -202,6 +213,7 @@ def _flying_pico_emu():
     return target
 
 
+@own_emulator
 def test_an_emulator_that_dies_mid_run_is_a_clear_target_error():
     from host_tools.targets import TargetError
 
@@ -218,6 +230,7 @@ def test_an_emulator_that_dies_mid_run_is_a_clear_target_error():
         target.close()
 
 
+@own_emulator
 def test_a_board_reset_mid_run_is_noticed_and_the_board_flies_again():
     from host_tools.targets import TargetError
 
@@ -242,6 +255,7 @@ def test_a_board_reset_mid_run_is_noticed_and_the_board_flies_again():
         target.close()
 
 
+@own_emulator
 def test_virtual_board_refuses_what_it_cannot_run_with_in_one_line(tmp_path):
     bad = tmp_path / "small.img"
     bad.write_bytes(b"\xff" * 1000)
@@ -254,6 +268,7 @@ def test_virtual_board_refuses_what_it_cannot_run_with_in_one_line(tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1 and not r.stdout
 
 
+@own_emulator
 def test_without_the_image_a_user_gets_one_line_and_exit_2(tmp_path):
     env = dict(os.environ, LANDER_RP2_DIR=str(tmp_path))
     for args in (["virtual-board"], ["sim", str(SCENARIOS / "nominal-flat.toml"), "--target", "pico-emu",
