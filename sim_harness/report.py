@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 
 from host_tools import outputs
+from host_tools.telemetry import percentile
 from sim_harness.closedloop import COLUMNS, RunResult
 from sim_harness.ideal import scenario_ideal_propellant
 
@@ -158,6 +159,7 @@ def summarize(result: RunResult) -> dict:
         "interrupted": result.interrupted,
         "link": link_report(result),
         "target_step_us": {"median": statistics.median(step_us) if step_us else None,
+                           "p99": percentile(step_us, 99) if step_us else None,
                            "max": max(step_us) if step_us else None},
         "isolation_s": {n: isolation_delay(result, n) for n in ("radar", "lrf")},
         "longest_not_ok_s": {n: longest_not_ok(result, n) for n in ("radar", "lrf")},
