@@ -160,6 +160,9 @@ class Rp2Board:
     def step_begin(self):
         if self._wdt is None:  # the first SENSOR frame: flight mode
             self._wdt = machine.WDT(timeout=self.cfg.WDT_TIMEOUT_MS)
+            # once, before the first step's clock: the garbage of booting and importing goes,
+            # and the first probe sees the heap the flight starts with
+            gc.collect()
             self._heap_free = gc.mem_free()
         self._t0 = time.ticks_us()
 
@@ -173,7 +176,7 @@ class Rp2Board:
         if n >= cfg.GC_MAX_STEPS or (n >= cfg.GC_MIN_STEPS and 10 * dt <= 11 * self._light_us):
             k = self._collections + 1
             self._collections = k
-            if k % cfg.HEAP_PROBE_GCS == 1:
+            if k % cfg.HEAP_PROBE_GCS == 0:
                 self._heap_free = gc.mem_free()  # telemetry, not the cycle's work
                 now = time.ticks_us()
             gc.collect()

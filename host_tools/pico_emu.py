@@ -276,6 +276,7 @@ def open_pico_emu():
         """SerialTarget on the emulated Pico's pty; closing it stops the emulator."""
 
         reply_timeout = 30.0  # [s] an emulated step is slow, and a reset reboots the chip
+        resend_after = 3.0  # [s] a loaded machine may pause the emulator for a moment
 
         def __init__(self) -> None:
             self.pico = pico

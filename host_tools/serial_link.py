@@ -121,6 +121,7 @@ class SerialTransport(Transport):
 class SerialTarget(Target):
     name = "serial"
     reply_timeout = 5.0  # [s] a step on a Pico takes milliseconds; USB may stall briefly
+    resend_after = 1.0  # [s] a frame or an answer lost on the line is resent after this
 
     def __init__(self, port: str, start_loop: bool = True, after_reset: bool = False) -> None:
         """after_reset: the board is booting (just reset or powered): see ensure_loop."""

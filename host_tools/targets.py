@@ -57,6 +57,8 @@ class Target:
 
     name = "target"
     reply_timeout = 5.0  # [s] how long an answer may take
+    resend_after: float | None = None  # [s] a SENSOR frame unanswered this long is sent again
+    # (the firmware answers a resent frame with the answer it gave it); None: never
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -67,6 +69,7 @@ class Target:
         # the firmware's float width, as its IDENT says: a 32-bit board is compared with the
         # float32 reference model (compare.tolerance_for)
         self.float_bits = 64
+        self.resends = 0  # SENSOR frames sent again after a lost answer
         # Recording (docs/protocol.md, "Recordings"): when not None, a pair of bytearrays
         # (sent, received) to which every INIT and SENSOR frame and its answer are appended,
         # as raw wire bytes. host_tools.recording writes them as frames.bin and commands.bin.
@@ -87,6 +90,8 @@ class Target:
             rec[0].extend(frame)
         self.transport.write(frame)
         deadline = time.monotonic() + (self.reply_timeout if timeout is None else timeout)
+        resend = self.resend_after if want == wire.COMMAND else None
+        resend_at = None if resend is None else time.monotonic() + resend
         while True:
             for i, (ftype, fseq, body) in enumerate(self.pending):
                 if ftype == want and fseq == seq:
@@ -102,7 +107,11 @@ class Target:
                     f"{self.name}: no {wire.TYPE_NAMES.get(want, hex(want))} answer to frame {seq} "
                     f"within {self.reply_timeout if timeout is None else timeout:.1f} s"
                     + (f"; {extra}" if extra else ""))
-            data = self.transport.read(min(left, 0.5))
+            if resend_at is not None and time.monotonic() >= resend_at:
+                self.transport.write(frame)  # the answer (or the frame) was lost: once more
+                self.resends += 1
+                resend_at += resend
+            data = self.transport.read(min(left, 0.5, resend or 0.5))
             if data:
                 self.pending.extend(self.deframer.feed(data))
 

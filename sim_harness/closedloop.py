@@ -83,6 +83,7 @@ class RunResult:
     init: object = None  # the INIT frame sent
     reference: dict | None = None  # the back-to-back check of the target's commands, if it was checked
     interrupted: str | None = None  # where a Ctrl-C stopped the run (RunInterrupted carries the result)
+    resends: int = 0  # SENSOR frames the host sent again after a lost answer
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -178,6 +179,7 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
         t = result.rows[-1][0] if result.rows else 0.0
         result.interrupted = f"after step {len(result.rows)} (t={t:.2f} s)"
     result.steps = len(result.rows)
+    result.resends = int(getattr(target, "resends", 0) or 0)
     result.ran_dry_at = dyn.ran_dry_at
     result.command_clamps = dyn.command_clamps
     result.wall_s = time.perf_counter() - wall0

@@ -101,7 +101,7 @@ def link_report(result: RunResult) -> dict:
     it read and refused (an unknown type, a stale sequence number, time not advancing). Both are
     the increase from the run's first command to its last (16-bit counters, wrap-around taken
     into account): errors of the link, not of the flight software, and never compared with the
-    reference model as if they were.
+    reference model as if they were. resends: frames the host sent again after a lost answer.
     """
     counts = {}
     steps_with = 0
@@ -118,7 +118,8 @@ def link_report(result: RunResult) -> dict:
             steps_with += 1
             if first_t is None:
                 first_t = t[i]
-    return {**counts, "steps_with_errors": steps_with, "first_error_t_s": first_t}
+    return {**counts, "steps_with_errors": steps_with, "first_error_t_s": first_t,
+            "resends": result.resends}
 
 
 def summarize(result: RunResult) -> dict:

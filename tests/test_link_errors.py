@@ -102,7 +102,7 @@ def test_frames_the_host_never_sent_are_counted_as_the_links(tmp_path):
 def test_a_quiet_link_reports_no_errors():
     summary = summarize(fly(b""))
     assert summary["link"] == {"rx_errors": 0, "frames_rejected": 0, "steps_with_errors": 0,
-                               "first_error_t_s": None}
+                               "first_error_t_s": None, "resends": 0}
     assert summary["reference"]["link"] == {"rx_errors": 0, "frames_rejected": 0, "runs_with_errors": 0}
 
 

@@ -144,6 +144,45 @@ def test_a_stale_or_repeated_sequence_number_is_rejected_and_counted():
     assert isinstance(cmd, wire.Command) and cmd.frames_rejected == 2
 
 
+def test_a_resent_frame_gets_the_same_answer_and_is_not_stepped_twice():
+    # GIVEN a frame answered once
+    h = Harness()
+    h.feed(wire.encode_init(PRIOR))
+    frame = sensor(5, 20_000)
+    first = h.feed(frame)
+    # WHEN the host, having lost that answer, sends the very same frame again
+    again = h.feed(frame)
+    # THEN the firmware answers it with the same bytes, without stepping or counting a rejection
+    assert again == first and len(first) == 1
+    cmd = wire.decode_body(*h.feed(sensor(6, 40_000))[0])
+    assert isinstance(cmd, wire.Command) and cmd.steps == 2 and cmd.frames_rejected == 0
+
+
+def test_a_lost_answer_is_recovered_by_resending_the_frame():
+    from host_tools.targets import CPythonTarget, InProcessTransport
+
+    class LosesOneAnswer(InProcessTransport):
+        lost = False
+
+        def read(self, timeout):
+            data = super().read(timeout)
+            if data and not self.lost and data[3] == wire.COMMAND:
+                self.lost = True  # the first COMMAND never reaches the host
+                return b""
+            return data
+
+    # GIVEN a link that loses one answer, and a host that resends after 0.05 s
+    target = CPythonTarget()
+    target.transport = LosesOneAnswer()
+    target.resend_after = 0.05
+    target.init(wire.Init(**PRIOR.__dict__))  # a copy: init() numbers the frame it sends
+    # WHEN a step is asked for
+    cmd = target.step(wire.Sensor(0, 20_000, 1.62, 0.0, 0.0, 2900.0, 0.0, 3))
+    # THEN its answer arrives after one resend, the firmware stepped once
+    assert cmd.t_us == 20_000 and cmd.steps == 1 and target.resends == 1
+    assert target.step(wire.Sensor(0, 40_000, 1.62, 0.0, 0.0, 2899.0, 0.0, 3)).steps == 2
+
+
 def test_time_that_does_not_advance_is_rejected():
     h = Harness()
     h.feed(wire.encode_init(PRIOR))

@@ -17,6 +17,11 @@ class Firmware:
         self.writer = wire.Writer()
         self.sensor = wire.Sensor()
         self.last_seq = -1  # -1: the next frame is accepted whatever its SEQ
+        # the last SENSOR frame answered, by its SEQ and CRC, and the answer (still in the
+        # writer's buffer): a host that lost the answer resends the frame and gets it again
+        self.answered_seq = -1
+        self.answered_crc = bytearray(4)
+        self.answer = None
         self.running = True
         self.ident = self._ident_body(board)
 
@@ -91,6 +96,8 @@ class Firmware:
         core = self.core
         try:
             if ftype == wire.SENSOR and body_len == wire.SENSOR_SIZE:
+                if seq == self.answered_seq and self._resent(buf):
+                    return self.answer  # not stepped again: the answer was lost, not the frame
                 if not self._seq_ok(seq):
                     return None
                 self.board.step_begin()
@@ -98,7 +105,12 @@ class Firmware:
                 if not core.step(self.sensor):
                     return None
                 self.board.actuate(core.guid.throttle, core.guid.pitch_cmd)
-                return self._command(seq)
+                self.answer = self._command(seq)
+                self.answered_seq = seq
+                crc = self.answered_crc
+                for i in range(4):
+                    crc[i] = buf[wire.HEADER + wire.SENSOR_SIZE + i]
+                return self.answer
             if ftype == wire.HELLO and body_len == 0:
                 self.last_seq = -1
                 return self._ident_frame(seq)
@@ -106,12 +118,14 @@ class Firmware:
                 self.last_seq = -1
                 accepted = core.configure(struct.unpack_from(wire.INIT_FMT, buf, 6))
                 self.last_seq = seq
+                self.answered_seq = -1
                 w = self.writer
                 w.begin(wire.INIT_ACK, seq)
                 w.buf[6] = 0 if accepted else 1
                 return w.finish(1)
             if ftype == wire.EXIT and body_len == 0:
                 self.running = False
+                self.answered_seq = -1
                 w = self.writer
                 w.begin(wire.BYE, seq)
                 return w.finish(0)
@@ -120,7 +134,16 @@ class Firmware:
         core.reject()
         return None
 
+    def _resent(self, buf):
+        # the frame in buf is the last answered one again (same CRC; its SEQ already matched)
+        crc = self.answered_crc
+        for i in range(4):
+            if buf[wire.HEADER + wire.SENSOR_SIZE + i] != crc[i]:
+                return False
+        return True
+
     def _ident_frame(self, seq):
+        self.answered_seq = -1
         w = self.writer
         w.begin(wire.IDENT, seq)
         n = len(self.ident)
