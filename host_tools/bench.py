@@ -56,8 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.campaign is not None:
         return bench_campaign(args)
-    if args.steps < 10:
-        raise UsageError("`--steps` must be at least 10.")
+    if not 10 <= args.steps <= 100_000:
+        raise UsageError("`--steps` must be within 10 ..= 100000.")
+    if not 1 <= args.model_runs <= 100_000:
+        raise UsageError("`--model-runs` must be within 1 ..= 100000.")
     targets = args.target or list(DEFAULT_TARGETS)
     mpy_bytes = firmware_mpy_bytes()
     results: dict[str, dict] = {}
