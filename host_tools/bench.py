@@ -7,7 +7,7 @@ sample every 5th frame, a new LRF sample every 2nd). For each target:
 - `step_us_median`, `step_us_max`, `step_us_p99`: the step time the firmware measured
   itself (`step_us` of the COMMAND frames: ticks_us on a board, perf_counter in CPython);
 - `heap_bytes_per_step`: bytes the step allocates, from the free-heap trend of the COMMAND
-  frames when the target does not collect in between (the virtual board never collects);
+  frames when the target does not collect in between (the VM board, boards/virtual.py, never collects);
   null, with `heap_note`, where that cannot be told (CPython; a Pico collects every cycle);
 - `heap_used_after_import`: the VM's gc.mem_alloc() after importing the firmware and
   building its objects (no collection first, so it includes the garbage of importing);

