@@ -88,3 +88,22 @@ def test_the_vm_runs_the_firmware_compiled_to_mpy(tmp_path):
     assert replies[0][2] == replies[1][2]
     ident = wire.decode_body(*replies[1])
     assert isinstance(ident, wire.Ident) and ident.content_hash == hash_of_dir(image)
+
+
+@pytest.mark.vm
+def test_the_vm_answers_a_resent_frame_again_without_stepping_twice(tmp_path):
+    # GIVEN the firmware in the MicroPython VM, and a SENSOR frame sent twice (its answer lost)
+    image = build_image("virtual", tmp_path / "img")
+    init = wire.Init(1, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0, 1600.0,
+                     310.0, 0.1, 0.15)
+    frame = wire.encode_sensor(wire.Sensor(2, 20_000, 1.62, 0.0, 0.0, 2950.0, 0.0, 3))
+    stream = (wire.encode_init(init) + frame + frame
+              + wire.encode_sensor(wire.Sensor(3, 40_000, 1.62, 0.0, 0.0, 2949.0, 0.0, 3)))
+    r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=stream,
+                       capture_output=True, timeout=60)
+    commands = [f for f in wire.Deframer().feed(r.stdout) if f[0] == wire.COMMAND]
+    # THEN the resend gets the same answer, and the firmware stepped once for it
+    assert [c[1] for c in commands] == [2, 2, 3], r.stderr.decode()
+    assert commands[0] == commands[1]
+    last = wire.decode_body(*commands[2])
+    assert isinstance(last, wire.Command) and last.steps == 2 and last.frames_rejected == 0
