@@ -28,7 +28,8 @@ import time
 from host_tools import wire
 from host_tools.targets import Target, TargetError, Transport
 
-HELLO_TIMEOUT = 1.0  # [s] the loop answers a HELLO within this when it is running
+HELLO_TIMEOUT = 2.0  # [s] the loop answers a HELLO within this when it is running (milliseconds on
+# a board; an emulated one on a loaded machine can take a second)
 RESET_TIMEOUT = 15.0  # [s] for "soft reboot" to appear after Ctrl-D (an emulated board on a busy
 # machine is slow; the wait ends as soon as it appears)
 BOOT_TIMEOUT = 60.0  # [s] longest wait for the loop's announcement after a reset (an emulated
@@ -233,7 +234,8 @@ class SerialTarget(Target):
             raise TargetError(f"the device on {self.port} does not answer like a MicroPython board "
                               f"(it said {heard[-60:]!r})")
         announced = self.wait_for_loop()
-        ident = self._try_hello(2.0) if announced is not None else None
+        # the loop has said it runs: its answer may only be slow
+        ident = self._try_hello(self.reply_timeout) if announced is not None else None
         if ident is None:
             after = self.heard
             hint = (" (it is at its REPL)" if b">>>" in after or b"MicroPython" in after else "")
