@@ -179,12 +179,19 @@ def fly(scenario: str, target: str, out) -> dict:
 
 @shared_board
 def test_a_nominal_descent_agrees_with_the_float32_model_at_every_step(port, tmp_path):
-    # WHEN the nominal descent is flown in closed loop on the board
+    # WHEN the nominal descent is flown in closed loop on the board, flashed with this firmware
+    assert lander("flash", "--port", port).returncode == 0
     summary = fly("nominal-flat.toml", f"serial:{port}", tmp_path)
     # THEN it lands as on the host, and every command matches the single-precision model
     assert summary["outcome"] == "landed" and not summary["reference"]["flips"]
     step_us = summary["target_step_us"]
     assert summary["steps"] > 4000 and 0 < step_us["median"] <= step_us["p99"] <= step_us["max"]
+    # AND the collection's schedule keeps the free heap above its floor all the way down
+    # (docs/boards.md): the board's heap probes, as its COMMAND frames carry them
+    from host_tools import recording
+
+    heap = [c.heap_free for c in recording.read_commands(tmp_path / recording.COMMANDS_FILE)]
+    assert len(set(heap)) > 5 and min(heap) >= 100_000
 
 
 @own_emulator
