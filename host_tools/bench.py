@@ -253,23 +253,28 @@ def _probe_board(port: str, init: wire.Init, frames: list[wire.Sensor]) -> tuple
     raise TargetError(f"pico-emu: the heap probe failed: {(r.stderr or r.stdout).strip()[-300:]}")
 
 
+RADAR_PERIOD_US = 50_000  # [us] the harness's default radar: 20 Hz
+LRF_PERIOD_US = 100_000  # [us] and range finder: 10 Hz
+
+
 def canned_stream(n: int) -> tuple[wire.Init, list[wire.Sensor]]:
-    """A nominal braking descent from 3000 m: the prior and n sensor frames at 50 Hz."""
+    """A nominal braking descent from 3000 m: the prior and n sensor frames at 50 Hz, each
+    altimeter with a new sample at its own rate (the harness's default sensors)."""
     init = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0, 1600.0,
                      310.0, 0.1, 0.15)
     frames = []
     z, vz, dt = 3000.0, -40.0, 0.02
     accel = 2.2  # [m/s^2] specific force of the engine along the thrust axis
     for i in range(n):
-        t = (i + 1) * dt
+        t_us = (i + 1) * 20_000
         vz += (accel - _G) * dt
         z += vz * dt
         flags = wire.RADAR_VALID | wire.LRF_VALID
-        if i % 5 == 0:
+        if t_us // RADAR_PERIOD_US > (t_us - 20_000) // RADAR_PERIOD_US:
             flags |= wire.RADAR_NEW
-        if i % 2 == 0:
+        if t_us // LRF_PERIOD_US > (t_us - 20_000) // LRF_PERIOD_US:
             flags |= wire.LRF_NEW
-        frames.append(wire.Sensor(0, round(t * 1e6), accel, 0.0, 0.0, z, z, flags))
+        frames.append(wire.Sensor(0, t_us, accel, 0.0, 0.0, z, z, flags))
     return init, frames
 
 

@@ -36,6 +36,8 @@ MAX_DT_S = 5.0  # [s] longest dt propagated; longer is clamped (fault flag time_
 MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] |f| at or above this is not a valid inertial reading
 MAX_PITCH = 1.4  # [rad] |pitch| at or above this is not a valid attitude reading
 MAX_RANGE = 100000.0  # [m] a valid range above this is an invalid value
+MAX_D_US = 5_000_000  # [us] MAX_DT_S in microseconds: a frame's interval counted toward a cycle
+CYCLE_US = 100_000  # [us] period of the navigation-and-guidance cycle
 RADAR_BAD = 32  # core flag handed to the estimator: a radar value arrived but was unusable
 LRF_BAD = 64
 
@@ -55,7 +57,7 @@ SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
 LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias (not estimated)
 MIN_VAR = 1e-6  # [(unit)^2] floor of each variance after an update
 AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
-K_INS = 0.001  # [1 per step] pull of v_ins toward vz
+T_INS = 20.0  # [s] time constant of the pull of v_ins toward vz
 NEVER = -1e9  # [s] the time stamp of "never"
 ACT_NONE, ACT_FUSE, ACT_RESET = 0, 1, 2  # what an aid source answers
 
@@ -96,6 +98,7 @@ RATE_FLOOR = 0.05  # [m/s]
 MIN_LAG, VOTE_LAG = 0.05, 0.5  # [s]
 PITCH_SIGMA = 0.003  # [rad]
 MARGIN_FRACTION = 0.03  # [1]
+MAX_WAITING = 8  # [samples] held for one cycle; a newer one replaces the last beyond
 
 # --- section 4: guidance and throttle control --------------------------------------------
 K_SIGMA = 3.0  # [1]
@@ -133,7 +136,7 @@ H_TERMINAL_EXIT = 15.0  # [m]
 H_APPROACH = 300.0  # [m]
 H_APPROACH_EXIT = 400.0  # [m]
 H_CONTACT = 5.0  # [m]
-T_CONTACT = 0.4  # [s]
+T_CONTACT_US = 400_000  # [us]
 T_LINK_RECOVER = 1.0  # [s]
 K_LOW_PROP_EXIT = 1.5  # [1]
 
@@ -191,6 +194,10 @@ class ReferenceModel:
         self.f_axial = z()  # [m/s^2] last good inertial reading
         self.f_lateral = z()  # [m/s^2]
         self.pitch = z()  # [rad] last good attitude reading
+        self.cycle_t_us = np.full(n, -CYCLE_US, dtype=np.int64)  # [us] since INIT, the last cycle
+        self.cycle_us = np.zeros(n, dtype=np.int64)  # [us] the frames' intervals since then
+        self.cycle_faults = np.zeros(n, dtype=np.int64)  # their fault flags
+        self.cycled = np.zeros(n, dtype=bool)  # the last frame ran a cycle
         self.out: dict[str, np.ndarray] = {}
         self._reset_estimator(np.ones(n, dtype=bool), None)
         self._reset_guidance(np.ones(n, dtype=bool), None)
@@ -255,6 +262,10 @@ class ReferenceModel:
             self.fault_flags = np.where(ok, 0, self.fault_flags)
             self.last_t_us = np.where(ok, t_us, self.last_t_us)
             self.init_t_us = np.where(ok, t_us, self.init_t_us)
+            self.cycle_t_us = np.where(ok, -CYCLE_US, self.cycle_t_us)
+            self.cycle_us = np.where(ok, 0, self.cycle_us)
+            self.cycle_faults = np.where(ok, 0, self.cycle_faults)
+            self.cycled = np.where(ok, False, self.cycled)
             for a in ("f_axial", "f_lateral", "pitch"):
                 setattr(self, a, np.where(ok, 0.0, getattr(self, a)).astype(self.dtype))
             pf = {k: np.where(ok, v, 0.0) for k, v in p.items()}
@@ -296,6 +307,7 @@ class ReferenceModel:
         # the integer difference first, then one multiplication in the model's precision
         # (a Pico converts the int to float32, then multiplies by float32(1e-6))
         dt = f(np.where(run, t_us - self.last_t_us, 0)) * self._us  # [s]
+        prev_t_us = self.last_t_us
         self.last_t_us = np.where(run, t_us, self.last_t_us)
         flags = np.asarray(frames["flags"], dtype=np.int64) & 31
         faults = np.where(dt > LINK_GAP_S, FAULT_LINK_GAP, 0)
@@ -328,9 +340,27 @@ class ReferenceModel:
             ranges[name] = f(np.where(broken | ~np.isfinite(r), 0.0, r))
             faults |= np.where(broken, FAULT_RANGE_VALUE, 0)
 
-        t_s = f(t_us - self.init_t_us) * self._us  # [s] since INIT
-        self._estimator_step(run, t_s, dt, flags, ranges["radar"], ranges["lrf"], faults)
-        self._guidance_step(run, t_s, dt, flags & wire.CONTACT, faults)
+        # every frame: the estimator takes the increments and the samples, guidance watches
+        # for touchdown; a cycle when one is due (section 1)
+        t_rel = t_us - self.init_t_us  # [us] since INIT
+        d_us = np.where(run, t_us - prev_t_us, 0)
+        self._estimator_frame(run, dt, flags, ranges["radar"], ranges["lrf"], t_rel)
+        self._guidance_frame(run, flags & wire.CONTACT, d_us)
+        self.cycle_us = np.where(run, self.cycle_us + np.minimum(d_us, MAX_D_US), self.cycle_us)
+        self.cycle_faults = np.where(run, self.cycle_faults | faults, self.cycle_faults)
+        cyc = run & (t_rel - self.cycle_t_us >= CYCLE_US - (d_us >> 1))
+        self.cycled = cyc
+        # a cycle frame's own samples wait for the next frame
+        self._estimator_aid(run & ~cyc, t_rel, True)
+        if cyc.any():
+            self._estimator_aid(cyc, t_rel, False)
+            t_s = f(t_rel) * self._us  # [s] since INIT
+            T = f(self.cycle_us) * self._us  # [s] the cycle's interval
+            self._estimator_cycle(cyc, t_s, t_rel, T)
+            self._guidance_step(cyc, t_s, T, self.cycle_faults)
+            self.cycle_t_us = np.where(cyc, t_rel, self.cycle_t_us)
+            self.cycle_us = np.where(cyc, 0, self.cycle_us)
+            self.cycle_faults = np.where(cyc, 0, self.cycle_faults)
         self.fault_flags = np.where(run, faults, self.fault_flags)
         self.steps = np.where(run, (self.steps + 1) & 0xFFFF, self.steps)
 
@@ -339,14 +369,14 @@ class ReferenceModel:
         """Copy the state into the COMMAND fields of the runs in `where`."""
         new = {
             "t_us": self.last_t_us, "throttle": self.throttle, "pitch_cmd": self.pitch_cmd,
-            "agl": self.agl, "agl_sigma": self.agl_sigma, "z": self.z, "z_sigma": self.z_sigma,
-            "vz": self.vz, "vz_sigma": self.vz_sigma, "vx": self.vx, "vx_sigma": self.vx_sigma,
+            "agl": self.agl, "agl_sigma": self.agl_sigma, "z": self.z_out, "z_sigma": self.z_sigma,
+            "vz": self.vz_out, "vz_sigma": self.vz_sigma, "vx": self.vx, "vx_sigma": self.vx_sigma,
             "terrain": self.terrain, "terrain_sigma": self.terrain_sigma,
             "accel_bias": self.accel_bias, "accel_bias_sigma": self.accel_bias_sigma,
-            "mass": self.mass, "radar_test_ratio": self.radar_test_ratio,
-            "lrf_test_ratio": self.lrf_test_ratio, "mode": self.mode,
-            "radar_health": self.radar_health, "radar_reason": self.radar_reason,
-            "lrf_health": self.lrf_health, "lrf_reason": self.lrf_reason,
+            "mass": self.mass, "radar_test_ratio": self.radar.test_ratio,
+            "lrf_test_ratio": self.lrf.test_ratio, "mode": self.mode,
+            "radar_health": self.radar.health, "radar_reason": self.radar.reason,
+            "lrf_health": self.lrf.health, "lrf_reason": self.lrf.reason,
             "fault_flags": self.fault_flags, "frames_rejected": self.frames_rejected,
             "steps": self.steps,
         }
@@ -365,6 +395,13 @@ class ReferenceModel:
             self.P = np.zeros((4, 4, n), dtype=dt_)  # covariance of (h, vz, z, b)
             self.vx, self.p_vx, self.p_vxb = self._zeros(), self._zeros(), self._zeros()
             self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
+            # sums over the frames since the last cycle: f_axial dt, f_lateral dt [m/s], pitch dt [rad s]
+            self.dv_axial, self.dv_lateral, self.pitch_dt = self._zeros(), self._zeros(), self._zeros()
+            self.frame_dt = self._zeros()  # [s] the last frame's interval
+            self.z_out = self._zeros()  # [m] the reported z (carried along vz between cycles)
+            self.vz_out = self._zeros()  # [m/s] the reported vz (the last cycle's)
+            self.t_state_us = np.zeros(n, dtype=np.int64)  # [us] since INIT, the time of the state
+            self.c_state = np.ones(n, dtype=dt_)  # [1] cosine of the last cycle's mean attitude
             self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
             self.ins_sigma = self._zeros()  # [m/s] bound of the 1-sigma error of v_ins
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
@@ -393,50 +430,112 @@ class ReferenceModel:
         self.p_vxb = np.where(w, 0.0, self.p_vxb).astype(dt_)
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
+        for a in ("dv_axial", "dv_lateral", "pitch_dt"):
+            setattr(self, a, np.where(w, 0.0, getattr(self, a)).astype(dt_))
+        self.t_state_us = np.where(w, 0, self.t_state_us)
+        self.c_state = np.where(w, 1.0, self.c_state).astype(dt_)
         self.ins_sigma = np.where(w, f(p["vz_sigma"]), self.ins_sigma)
         self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
         self.radar.reset(w)
         self.lrf.reset(w)
         self._outputs(w, self._zeros())
 
-    def _estimator_step(self, run, t_s, dt, flags, radar_range, lrf_range, faults) -> None:
-        """Section 2, Step, for the runs in `run`."""
+    def _estimator_frame(self, run, dt, flags, radar_range, lrf_range, t_rel) -> None:
+        """Section 2, Frame, for the runs in `run`."""
+        def add(name, value):
+            setattr(self, name, np.where(run, getattr(self, name) + value, getattr(self, name)))
+
+        add("dv_axial", self.f_axial * dt)
+        add("dv_lateral", self.f_lateral * dt)
+        add("pitch_dt", self.pitch * dt)
+        d = self.vz_out * dt
+        add("agl", d)
+        add("z_out", d)
+        self.frame_dt = np.where(run, dt, self.frame_dt)
+        self.radar.take(run, flags, radar_range, self.pitch, t_rel)
+        self.lrf.take(run, flags, lrf_range, self.pitch, t_rel)
+
+    def _estimator_cycle(self, cyc, t_s, t_rel, dt) -> None:
+        """Section 2, Cycle, for the runs in `cyc` (dt: the cycle's interval)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            s, c = np.sin(self.pitch), np.cos(self.pitch)  # 1.
-            self._predict(run, dt, s, c)  # 2.
-            for alt, other, rng in ((self.radar, self.lrf, radar_range),
-                                    (self.lrf, self.radar, lrf_range)):  # 3.
-                act = alt.update(run, t_s, flags, rng, s, c, self.h, self.P[H, H], self.travel,
-                                 self.ins_sigma * self.ins_sigma, other)
-                fuse = act == ACT_FUSE
-                if fuse.any():
-                    self._fuse(fuse, alt.innov, alt.meas_var * alt.r_scale)
-                reset = act == ACT_RESET
-                if reset.any():
-                    self._reset_terrain(reset, alt.step_mean, alt.meas_var)
-                    other.shifted(reset, alt.step_mean)
-                done = fuse | reset
-                alt.t_fused = np.where(done, t_s, alt.t_fused)
-                self.t_fused = np.where(done, t_s, self.t_fused)
-            doubt = run & (self.radar.doubt | self.lrf.doubt)  # 4.
-            self.P[B, B] = np.where(doubt, self.P[B, B] + BIAS_DOUBT_RW * BIAS_DOUBT_RW * dt,
-                                    self.P[B, B])
-            self._outputs(run, t_s)  # 5.
+            s = np.sin(np.where(cyc, self.pitch_dt / dt, 0.0)).astype(self.dtype)  # 1.
+            c = np.sqrt(np.maximum(0.0, 1.0 - s * s))
+            self.c_state = np.where(cyc, c, self.c_state).astype(self.dtype)
+            self._predict(cyc, dt, s, c)  # 2.
+            self.t_state_us = np.where(cyc, t_rel, self.t_state_us)
+            none = np.full(self.n, -1, dtype=np.int64)
+            zero = self._zeros()
+            # 3. an altimeter with no sample waiting is checked for missing data
+            self._aid(self.radar, self.lrf, cyc & (self.radar.waiting == 0), none, t_s, zero)
+            self._aid(self.lrf, self.radar, cyc & (self.lrf.waiting == 0), none, t_s, zero)
+            self._outputs(cyc, t_s)  # 4.
+            self.ins_sigma = np.where(cyc, self.ins_sigma + dt / T_INS * (self.vz_sigma - self.ins_sigma),
+                                      self.ins_sigma).astype(self.dtype)
+
+    def _estimator_aid(self, run, t_rel, this_frame) -> None:
+        """Section 2, Samples: the waiting samples (of this frame too if this_frame), in order."""
+        radar, lrf = self.radar, self.lrf
+        nr = np.where(run, radar.arrived(t_rel, this_frame), 0)
+        nl = np.where(run, lrf.arrived(t_rel, this_frame), 0)
+        if not ((nr > 0) | (nl > 0)).any():
+            return
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            v_var = (self.ins_sigma * self.ins_sigma).astype(self.dtype)
+            n_doubt = np.zeros(self.n, dtype=np.int64)
+            i = np.zeros(self.n, dtype=np.int64)
+            j = np.zeros(self.n, dtype=np.int64)
+            while ((i < nr) | (j < nl)).any():
+                tr = np.take_along_axis(radar.w_t_us, np.minimum(i, MAX_WAITING - 1)[None, :], 0)[0]
+                tl = np.take_along_axis(lrf.w_t_us, np.minimum(j, MAX_WAITING - 1)[None, :], 0)[0]
+                use_r = (i < nr) & ((j >= nl) | (tr <= tl))
+                use_l = (j < nl) & ~use_r
+                if use_r.any():
+                    self._aid(radar, lrf, use_r, i, self._f(tr) * self._us, v_var)
+                    n_doubt += use_r & radar.doubt
+                if use_l.any():
+                    self._aid(lrf, radar, use_l, j, self._f(tl) * self._us, v_var)
+                    n_doubt += use_l & lrf.doubt
+                i = i + use_r
+                j = j + use_l
+            radar.drop(nr)
+            lrf.drop(nl)
+            # each sample that doubted inertial data frees the bias for one frame interval
+            q = BIAS_DOUBT_RW * BIAS_DOUBT_RW * self.frame_dt
+            self.P[B, B] = np.where(n_doubt > 0, self.P[B, B] + np.where(n_doubt == 1, q, n_doubt * q),
+                                    self.P[B, B]).astype(self.dtype)
+
+    def _aid(self, alt, other, m, idx, t_s, v_var) -> None:
+        """One update of an altimeter (waiting sample idx at its time t_s, -1: none) and its answer."""
+        act = alt.update(m, idx, t_s, self.t_state_us, self.c_state, self.h, self.vz, self.P[H, H],
+                         self.travel, v_var, other)
+        fuse = act == ACT_FUSE
+        if fuse.any():
+            self._fuse(fuse, alt.innov, alt.meas_var * alt.r_scale)
+        reset = act == ACT_RESET
+        if reset.any():
+            self._reset_terrain(reset, alt.step_mean, alt.meas_var)
+            other.shifted(reset, alt.step_mean)
+        done = fuse | reset
+        alt.t_fused = np.where(done, t_s, alt.t_fused)
+        self.t_fused = np.where(done, t_s, self.t_fused)
 
     def _predict(self, run, dt, s, c) -> None:
-        """Section 2, step 2: inertial propagation and the covariance prediction."""
-        fa = self.f_axial - self.b
-        az = fa * c + self.f_lateral * s - G_MOON
-        ax = -fa * s + self.f_lateral * c
-        dz = (self.vz + 0.5 * az * dt) * dt
-        vz = self.vz + az * dt
+        """Section 2, step 2: the state over the cycle from the frames' sums, and the covariance."""
+        da = self.dv_axial - self.b * dt  # [m/s] bias-corrected axial velocity increment
+        dl = self.dv_lateral
+        dv = da * c + dl * s - G_MOON * dt
+        half = 0.5 * dv
+        dz = (self.vz + half) * dt
+        vz = self.vz + dv
         v_ins = self.v_ins
-        self.travel = np.where(run, self.travel + (v_ins + 0.5 * az * dt) * dt, self.travel)
-        self.v_ins = np.where(run, v_ins + az * dt + K_INS * (vz - v_ins), v_ins)
+        self.travel = np.where(run, self.travel + (v_ins + half) * dt, self.travel)
+        self.v_ins = np.where(run, v_ins + dv + dt / T_INS * (vz - v_ins), v_ins)
         self.h = np.where(run, self.h + dz, self.h)
         self.z = np.where(run, self.z + dz, self.z)
         self.vz = np.where(run, vz, self.vz)
-        self.vx = np.where(run, self.vx + ax * dt, self.vx)
+        self.vx = np.where(run, self.vx + (dl * c - da * s), self.vx)
+        for a in ("dv_axial", "dv_lateral", "pitch_dt"):
+            setattr(self, a, np.where(run, 0.0, getattr(self, a)).astype(self.dtype))
         # P = F P F^T, F rows h (1, dt, 0, beta), vz (0, 1, 0, gamma), z (0, dt, 1, beta), b (0, 0, 0, 1)
         P = self.P
         beta = -0.5 * c * dt * dt
@@ -494,9 +593,10 @@ class ReferenceModel:
             setattr(self, name, value if cur is None else np.where(where, value, cur))
 
         put("agl", self.h)
+        put("z_out", self.z)
+        put("vz_out", self.vz)
         put("agl_sigma", np.sqrt(P[H, H]))
         put("vz_sigma", np.sqrt(P[V, V]))
-        put("ins_sigma", self.ins_sigma + K_INS * (self.vz_sigma - self.ins_sigma))
         put("z_sigma", np.sqrt(P[Z, Z]))
         put("accel_bias", self.b)
         put("accel_bias_sigma", np.sqrt(P[B, B]))
@@ -504,11 +604,6 @@ class ReferenceModel:
         put("terrain_sigma", np.sqrt(np.maximum(0.0, P[Z, Z] - 2.0 * P[H, Z] + P[H, H])))
         put("vx_sigma", np.sqrt(self.p_vx))
         put("aiding", t_s - self.t_fused <= AIDING_S)
-        for name in ("radar", "lrf"):
-            a = getattr(self, name)
-            put(f"{name}_test_ratio", a.test_ratio)
-            put(f"{name}_health", a.health)
-            put(f"{name}_reason", a.reason)
 
     # --- section 4 and 5: guidance, throttle and modes ------------------------------------
     def _reset_guidance(self, where, p) -> None:
@@ -516,8 +611,10 @@ class ReferenceModel:
         if p is None:
             for a in ("throttle", "pitch_cmd", "mass", "dry_mass", "max_thrust", "ve", "u_min", "tau_e",
                       "thrust_model", "theta_model", "integ", "hold_throttle", "g_agl", "g_agl_sigma",
-                      "g_vz", "g_vz_sigma", "g_vx", "contact_time", "vz_ref", "h_low", "k_sigma"):
+                      "g_vz", "g_vz_sigma", "g_vx", "vz_ref", "h_low", "k_sigma"):
                 setattr(self, a, self._zeros())
+            self.contact_us = np.zeros(self.n, dtype=np.int64)  # [us] contact held without a break
+            self.td_h3 = np.full(self.n, BIG, dtype=self.dtype)  # [m] h3 of the last cycle (section 5)
             self.link_until = np.full(self.n, -1.0, dtype=self.dtype)
             self.mode = np.zeros(self.n, dtype=np.int64)
             self.phase = np.full(self.n, MODE_BRAKING, dtype=np.int64)
@@ -529,8 +626,10 @@ class ReferenceModel:
             setattr(self, name, np.where(where, value, cur).astype(cur.dtype))
 
         for a in ("throttle", "pitch_cmd", "thrust_model", "theta_model", "integ", "hold_throttle",
-                  "contact_time", "vz_ref", "h_low", "k_sigma"):
+                  "vz_ref", "h_low", "k_sigma"):
             put(a, 0.0)
+        put("contact_us", 0)
+        put("td_h3", BIG)
         put("mass", f(p["mass"]))
         put("dry_mass", f(p["dry_mass"]))
         put("max_thrust", f(p["max_thrust"]))
@@ -547,7 +646,20 @@ class ReferenceModel:
         put("phase", MODE_BRAKING)
         put("low_prop", False)
 
-    def _guidance_step(self, run, t_s, dt, contact, faults) -> None:
+    def _guidance_frame(self, run, contact, d_us) -> None:
+        """Sections 4 and 5, every frame: a contact confirmed by the last cycle's h3 cuts the engine."""
+        act = run & (self.mode != MODE_TOUCHDOWN) & (self.mode != MODE_STANDBY)
+        held = act & (contact != 0)
+        self.contact_us = np.where(act, np.where(held, self.contact_us + d_us, 0), self.contact_us)
+        long_enough = held & (self.contact_us >= T_CONTACT_US)
+        self._decide("modes: h3 <= H_CONTACT", self.td_h3, H_CONTACT, SCALE_H, long_enough)
+        td = long_enough & (self.td_h3 <= H_CONTACT)
+        if td.any():
+            self.mode = np.where(td, MODE_TOUCHDOWN, self.mode)
+            for a in ("throttle", "hold_throttle", "integ"):
+                setattr(self, a, np.where(td, 0.0, getattr(self, a)).astype(self.dtype))
+
+    def _guidance_step(self, run, t_s, dt, faults) -> None:
         run = run & (self.mode != MODE_STANDBY)
         if not run.any():
             return
@@ -561,7 +673,7 @@ class ReferenceModel:
 
             agl = read(self.agl, self.g_agl, -BIG, BIG)
             sig = read(self.agl_sigma, self.g_agl_sigma, 0.0, BIG)
-            vz = read(self.vz, self.g_vz, -BIG, BIG)
+            vz = read(self.vz_out, self.g_vz, -BIG, BIG)
             vz_sigma = read(self.vz_sigma, self.g_vz_sigma, 0.0, BIG)
             vx = read(self.vx, self.g_vx, -BIG, BIG)
             aiding = self.aiding
@@ -592,7 +704,7 @@ class ReferenceModel:
 
             # 5. modes (section 5)
             h3 = agl - K_SIGMA * sig
-            mode, low_prop = self._modes(run, t_s, dt, h3, contact, faults, aiding, k_fit)
+            mode, low_prop = self._modes(run, t_s, h3, faults, aiding, k_fit)
 
             # 6. touchdown: engine off, pitch back to upright
             td = mode == MODE_TOUCHDOWN
@@ -674,16 +786,12 @@ class ReferenceModel:
         commit("h_low", np.where(td, self.h_low, h))
         commit("k_sigma", np.where(td, self.k_sigma, k))
 
-    def _modes(self, run, t_s, dt, h3, contact, faults, aiding, k_fit):
-        """Section 5; returns (mode, low_prop) of every run (committed for the runs in `run`)."""
+    def _modes(self, run, t_s, h3, faults, aiding, k_fit):
+        """Section 5, Update; returns (mode, low_prop) of every run (committed for the runs in `run`)."""
         dec = self._decide
         latched = self.mode == MODE_TOUCHDOWN
-        act = run & ~latched
-        ct = np.where(contact != 0, self.contact_time + dt, 0.0).astype(self.dtype)
-        dec("modes: contact_time >= T_CONTACT", ct, T_CONTACT, 1.0, act & (contact != 0))
-        dec("modes: h3 <= H_CONTACT", h3, H_CONTACT, SCALE_H, act & (ct >= T_CONTACT))
-        td = act & (ct >= T_CONTACT) & (h3 <= H_CONTACT)
-        go = act & ~td
+        go = run & ~latched
+        self.td_h3 = np.where(go, h3, self.td_h3).astype(self.dtype)
         ph = self.phase
         dec("modes: h3 <= H_TERMINAL", h3, H_TERMINAL, SCALE_H, go)
         dec("modes: h3 > H_TERMINAL_EXIT", h3, H_TERMINAL_EXIT, SCALE_H, go & (ph == MODE_TERMINAL))
@@ -702,8 +810,7 @@ class ReferenceModel:
         dec("modes: t_s < link_until", t_s, link_until, 1.0, go)
         mode = np.select([t_s < link_until, ~aiding, low], [MODE_LINK_LOST, MODE_ALTITUDE_UNKNOWN,
                                                             MODE_LOW_PROPELLANT], ph)
-        mode = np.where(latched, MODE_TOUCHDOWN, np.where(td, MODE_TOUCHDOWN, mode))
-        self.contact_time = np.where(act, ct, self.contact_time).astype(self.dtype)
+        mode = np.where(latched, MODE_TOUCHDOWN, mode)
         self.phase = np.where(go, ph, self.phase)
         self.low_prop = np.where(go, low, self.low_prop)
         self.link_until = np.where(go, link_until, self.link_until).astype(self.dtype)
@@ -756,8 +863,8 @@ class AidSource:
     FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
               "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_ratio0", "rate_var")
-    INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin")
-    BOOLS = ("acquired", "doubt")
+    INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin", "waiting")
+    BOOLS = ("acquired", "doubt", "bad_seen")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
              "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
 
@@ -778,6 +885,40 @@ class AidSource:
             setattr(self, a, np.full(n, self.RESET.get(a, 0), dtype=np.int64))
         for a in self.BOOLS:
             setattr(self, a, np.zeros(n, dtype=bool))
+        # the samples waiting for the cycle, (MAX_WAITING, n): slant range [m], the attitude of
+        # their frame [rad], its time [us] since INIT
+        self.w_range = np.zeros((MAX_WAITING, n), dtype=dt_)
+        self.w_pitch = np.zeros((MAX_WAITING, n), dtype=dt_)
+        self.w_t_us = np.zeros((MAX_WAITING, n), dtype=np.int64)
+
+    def take(self, run, flags, rng, pitch, t_us) -> None:
+        """A frame's reading: a new valid sample waits for the cycle; a bad value is noted."""
+        self.bad_seen = self.bad_seen | (run & ((flags & self.bad_bit) != 0))
+        new = run & ((flags & self.valid_bit) != 0) & ((flags & self.new_bit) != 0)
+        if not new.any():
+            return
+        slot = np.minimum(self.waiting, MAX_WAITING - 1)
+        cols = np.nonzero(new)[0]
+        self.w_range[slot[cols], cols] = rng[cols]
+        self.w_pitch[slot[cols], cols] = pitch[cols]
+        self.w_t_us[slot[cols], cols] = t_us[cols]
+        self.waiting = np.where(new, np.minimum(self.waiting + 1, MAX_WAITING), self.waiting)
+
+    def arrived(self, t_us, this_frame):
+        """Per run, how many waiting samples arrived before the frame at t_us (or at it too)."""
+        if this_frame:
+            return self.waiting.copy()
+        slots = np.arange(MAX_WAITING)[:, None]
+        return ((slots < self.waiting[None, :]) & (self.w_t_us < t_us[None, :])).sum(axis=0)
+
+    def drop(self, n) -> None:
+        """The first n[run] waiting samples have been judged: the rest move to the front."""
+        if not (n > 0).any():
+            return
+        src = np.minimum(np.arange(MAX_WAITING)[:, None] + n[None, :], MAX_WAITING - 1)
+        for a in ("w_range", "w_pitch", "w_t_us"):
+            setattr(self, a, np.take_along_axis(getattr(self, a), src, 0))
+        self.waiting = self.waiting - n
 
     def _put(self, m, **values) -> None:
         """Set fields of the runs in mask m."""
@@ -826,24 +967,33 @@ class AidSource:
         self._put(m, step_mean=self.step_mean - offset, mean=0.0, noise=1.0, t_slow=NEVER)
 
     # --- update, in the document's order ------------------------------------------------------
-    def update(self, run, t, flags, rng, s, c, h, p_hh, travel, v_var, o):
+    def update(self, run, idx, t, t_state_us, c, h, vz, p_hh, travel, v_var, o):
+        """Waiting sample idx judged at its time t [s] (-1: a cycle without one, at t); the
+        estimator's state (h, vz, p_hh, travel) is for t_state_us [us]; c the cycle's cosine."""
         act = np.zeros(self.model.n, dtype=np.int64)
         # 1.
         self._put(run, doubt=False, r_scale=1.0)
-        self._put(run & ((flags & self.bad_bit) != 0), t_bad=t)
+        self._put(run & self.bad_seen, t_bad=t)
+        self._put(run, bad_seen=False)
         # 2.
-        has = ((flags & self.valid_bit) != 0) & ((flags & self.new_bit) != 0)
+        has = idx >= 0
+        k = np.maximum(idx, 0)[None, :]
+        rng = np.take_along_axis(self.w_range, k, 0)[0]
         outside = run & has & ((rng < self.r_min) | (rng > self.r_max))
         self._put(outside, t_bad=t)
         self._no_sample(run & (~has | outside), t, h, c, p_hh)
         m = run & has & ~outside
         if not m.any():
             return act
-        # 3. the sample
+        # 3. the sample, carried from its frame to now along vz
+        s = np.sin(np.take_along_axis(self.w_pitch, k, 0)[0]).astype(self.model.dtype)
+        c = np.sqrt(np.maximum(0.0, 1.0 - s * s))
         sig = self.sigma0 + self.fraction * rng  # [m]
         e = rng * s * PITCH_SIGMA  # [m]
         r_var = sig * sig * c * c + e * e  # [m^2]
         hm = rng * c
+        age = t_state_us - np.take_along_axis(self.w_t_us, k, 0)[0]  # [us]
+        hm = np.where(age != 0, hm + vz * (age.astype(self.model.dtype) * self.model._us), hm)
         nu = hm - h
         s_var = p_hh + r_var
         ratio = nu * nu / (GATE2 * s_var)

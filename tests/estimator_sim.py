@@ -130,11 +130,23 @@ class Sim:
 
 
 def run(est, prior, frames, every=1):
-    """Drive an Estimator with frames; returns a list of per-step records."""
+    """Drive an Estimator with frames, on the flight core's schedule (a frame, and a cycle
+    when the core's clock says one is due); returns a list of per-step records."""
+    from flight.core import CycleClock
+
     est.reset(prior)
+    clock = CycleClock()
     rows = []
+    last_us = 0
     for i, (t, dt, fa, fl, pm, flags, rr, lr, truth) in enumerate(frames):
-        est.step(t, dt, fa, fl, pm, flags, rr, lr, 0)
+        t_us = round(t * 1e6)
+        est.frame(dt, fa, fl, pm, flags, rr, lr, t_us)
+        if clock.due(t_us, t_us - last_us):
+            est.aid(t_us, False)
+            est.cycle(t_us * 1e-6, t_us, clock.dt)
+        else:
+            est.aid(t_us, True)
+        last_us = t_us
         if i % every == 0:
             rows.append({"t": t, "agl": est.agl, "agl_sigma": est.agl_sigma, "vz": est.vz,
                          "z": est.z, "terrain": est.terrain, "aiding": est.aiding,

@@ -48,3 +48,28 @@ class EstimateStandIn:
         self.vz_sigma = vz_sigma  # [m/s]
         self.vx = vx  # [m/s]
         self.aiding = aiding
+
+
+class CoreSchedule:
+    """Guidance on the flight core's schedule, for tests that drive it without an estimator:
+    Guidance.frame every frame, Guidance.cycle when the core's clock says a cycle is due
+    (flight.core.CycleClock, docs/algorithms.md section 1)."""
+
+    def __init__(self) -> None:
+        from flight.core import CycleClock
+
+        self.clock = CycleClock()
+        self.last_us = 0  # [us] the last frame
+        self.faults = 0  # the fault flags of the frames since the last cycle
+        self.cycled = False  # the last frame ran a cycle
+
+    def guidance(self, g, t: float, est, contact: int = 0, faults: int = 0) -> None:
+        t_us = round(t * 1e6)
+        d_us = t_us - self.last_us
+        self.last_us = t_us
+        g.frame(contact, d_us)
+        self.faults |= faults
+        self.cycled = self.clock.due(t_us, d_us)
+        if self.cycled:
+            g.cycle(t_us * 1e-6, self.clock.dt, est, self.faults)
+            self.faults = 0

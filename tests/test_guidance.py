@@ -7,7 +7,7 @@ import math
 from functools import partial
 
 import pytest
-from fw import EstimateStandIn, import_firmware, run_in_vm
+from fw import CoreSchedule, EstimateStandIn, import_firmware, run_in_vm
 
 import_firmware()
 
@@ -28,8 +28,11 @@ def make(agl=3000.0, vz=-50.0, vx=30.0, sigma=3.0, propellant=200.0):
 
 
 def run(g, est, n, dt=0.02, t0=0.0):
+    # n frames on the flight core's schedule (a cycle every 0.1 s, the first at once)
+    core = CoreSchedule()
+    core.last_us = round(t0 * 1e6)
     for i in range(n):
-        g.step(t0 + dt * (i + 1), dt, est, 0, 0)
+        core.guidance(g, t0 + dt * (i + 1), est)
     return g
 
 
@@ -110,7 +113,7 @@ SNIPPET = """
 import struct
 import binascii
 from flight.guidance import Guidance
-from flight.core import Prior
+from flight.core import CycleClock, Prior
 class E:
     def __init__(self):
         self.agl = 3000.0
@@ -124,6 +127,7 @@ P.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 3
 EST = E()
 G = Guidance()
 G.reset(P)
+CLOCK = CycleClock()
 I = 0
 while I < 3000:
     # a crude fall with the commanded thrust, so the law visits every phase
@@ -132,7 +136,10 @@ while I < 3000:
     EST.vx *= 0.999
     if EST.agl < 50.0:
         EST.aiding = (I % 7) != 0
-    G.step(0.02 * (I + 1), 0.02, EST, 1 if EST.agl < 0.3 else 0, 16 if I == 1500 else 0)
+    # the flight core's schedule: every frame, and a cycle every 0.1 s
+    G.frame(1 if EST.agl < 0.3 else 0, 20000)
+    if CLOCK.due(20000 * (I + 1), 20000):
+        G.cycle(0.02 * (I + 1), CLOCK.dt, EST, 16 if 1496 <= I <= 1500 else 0)
     if I % 100 == 0:
         print(binascii.hexlify(struct.pack('<5d', G.throttle, G.pitch_cmd, G.mass, G.mode,
                                            G.vz_ref)).decode())

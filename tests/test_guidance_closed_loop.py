@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from fw import import_firmware
+from fw import CoreSchedule, import_firmware
 
 import_firmware()
 
@@ -47,10 +47,11 @@ def fly(z=4000.0, vz=-50.0, vx=30.0, sigma=1.0, aiding=True, error=0.0, propella
     m, thrust, pitch, t = DRY + propellant, 0.0, 0.0, 0.0
     h = dt / sub
     engine_off_in_air = False
+    core = CoreSchedule()
     while t < 1500.0:
         est.see(z, vz, vx)
         t += dt
-        g.step(t, dt, est, 1 if z <= PROBE else 0, 0)
+        core.guidance(g, t, est, 1 if z <= PROBE else 0)
         u, pc = g.throttle, g.pitch_cmd
         if u == 0.0 and z > 0.05:
             engine_off_in_air = engine_off_in_air or z > 5.0

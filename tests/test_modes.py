@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from fw import EstimateStandIn, import_firmware
+from fw import CoreSchedule, EstimateStandIn, import_firmware
 
 import_firmware()
 
@@ -35,32 +35,35 @@ def make(propellant=200.0):
 
 
 class Clock:
+    # n frames of dt on the flight core's schedule (a cycle every 0.1 s)
     def __init__(self):
         self.t = 0.0
+        self.core = CoreSchedule()
 
     def step(self, g, est, n=1, contact=0, faults=0, dt=0.02):
         for _ in range(n):
             self.t += dt
-            g.step(self.t, dt, est, contact, faults)
+            self.core.guidance(g, self.t, est, contact, faults)
             faults = 0
 
 
 def test_standby_until_init_and_engine_off():
     g = Guidance()
-    g.step(0.02, 0.02, Est(), 0, 0)
+    g.frame(0, 20000)
+    g.cycle(0.02, 0.02, Est(), 0)
     assert g.mode == MODE_STANDBY and g.throttle == 0.0
 
 
 def test_phases_follow_the_low_end_of_the_height_with_hysteresis():
     m = Modes()
     m.reset()
-    assert m.update(0.0, 0.02, 1000.0, 0, 0, True, 3.0) == MODE_BRAKING
-    assert m.update(0.0, 0.02, 299.0, 0, 0, True, 3.0) == MODE_APPROACH
+    assert m.update(0.0, 1000.0, 0, True, 3.0) == MODE_BRAKING
+    assert m.update(0.0, 299.0, 0, True, 3.0) == MODE_APPROACH
     # a little noise back above the boundary does not flip the mode
-    assert m.update(0.0, 0.02, 350.0, 0, 0, True, 3.0) == MODE_APPROACH
-    assert m.update(0.0, 0.02, 4.0, 0, 0, True, 3.0) == MODE_TERMINAL
-    assert m.update(0.0, 0.02, 12.0, 0, 0, True, 3.0) == MODE_TERMINAL
-    assert m.update(0.0, 0.02, 450.0, 0, 0, True, 3.0) == MODE_BRAKING
+    assert m.update(0.0, 350.0, 0, True, 3.0) == MODE_APPROACH
+    assert m.update(0.0, 4.0, 0, True, 3.0) == MODE_TERMINAL
+    assert m.update(0.0, 12.0, 0, True, 3.0) == MODE_TERMINAL
+    assert m.update(0.0, 450.0, 0, True, 3.0) == MODE_BRAKING
 
 
 def test_contact_high_above_the_estimated_ground_never_cuts_the_engine():
@@ -114,7 +117,7 @@ def test_no_trusted_altimeter_means_altitude_unknown_and_a_survivable_rate():
     assert abs(g.vz_ref + 1.4) < 1e-12
     # AND a poorly known speed makes it slower, never a hover
     est.vz_sigma = 3.0
-    c.step(g, est, 1)
+    c.step(g, est, 5)  # to the next cycle
     assert g.vz_ref == -0.5
 
 

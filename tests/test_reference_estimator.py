@@ -33,12 +33,11 @@ def test_the_prediction_is_F_P_Ft_plus_the_documented_process_noise(dt, pitch):
     # GIVEN random covariances and a grid of steps and attitudes
     n = 5
     model, p = _model_with_random_covariance(n)
-    model.pitch = np.full(n, pitch)
-    model.f_axial = np.full(n, 2.0)
+    model.dv_axial = np.full(n, 2.0 * dt)  # [m/s] 2 m/s^2 along the thrust axis over dt
     vx_before = model.vx.copy()
     p_vx_before = model.p_vx.copy()
-    # WHEN one prediction runs
-    s, c = np.sin(model.pitch), np.cos(model.pitch)
+    # WHEN one prediction over the cycle's interval dt runs
+    s, c = np.full(n, np.sin(pitch)), np.full(n, np.cos(pitch))
     model._predict(np.ones(n, dtype=bool), np.full(n, dt), s, c)
     # THEN P equals F P F^T + Q written with matrices (section 2, step 2)
     c0 = np.cos(pitch)

@@ -159,8 +159,10 @@ def test_invariants_hold_over_dispersed_flights(flights):
         if prev is not None:
             both = w & prev["where"]
             assert np.all(s["mass"][both] <= prev["mass"][both] + 1e-9)
-            # a lit engine's command moves by at most U_RATE * dt (dt = 0.02 s)
+            # a lit engine's command moves by at most U_RATE * DT_RATE_MAX from frame to frame
+            # (it moves at a cycle, by U_RATE times the cycle's interval, 0.1 s at 50 Hz)
             lit = both & (prev["throttle"] > 0) & (s["throttle"] > 0)
-            assert np.all(np.abs(s["throttle"][lit] - prev["throttle"][lit]) <= ref.U_RATE * 0.02 + 1e-12)
+            assert np.all(np.abs(s["throttle"][lit] - prev["throttle"][lit])
+                          <= ref.U_RATE * ref.DT_RATE_MAX + 1e-12)
         prev = s
     assert math.isfinite(seen[-1]["mass"][0])

@@ -4,9 +4,11 @@
 # altimeter, and the health state machine. The status record (health, reason,
 # test_ratio, innovation, its variance, time of the last fusion) is telemetry.
 #
-# The estimator calls update() once per control step for each altimeter, radar first;
-# it returns what the estimator must do with the sample: nothing, fuse it, or reset
-# the terrain by step_mean.
+# Every frame the estimator hands each altimeter its reading (take): a new sample waits
+# for the cycle, with the attitude and the time of its frame. Every cycle it calls update()
+# for each waiting sample in the order they arrived (radar first within a frame), or once
+# with none; update() returns what the estimator must do with the sample: nothing, fuse
+# it, or reset the terrain by step_mean.
 #
 # Every float result is a new heap object on a board: a test whose outcome is already
 # known is not computed (the mean test's calibration allowance only when the mean is
@@ -15,6 +17,8 @@
 import math
 
 from micropython import const
+
+from flight.fmath import cos_of, sin
 
 # health states (wire)
 NOT_ACQUIRED = const(0)
@@ -82,6 +86,7 @@ _VOTE_LAG = 0.5  # [s] kinematic check: lag needed before this altimeter can out
 _PITCH_SIGMA = 0.003  # [rad] attitude error assumed in the slant-to-vertical conversion
 _MARGIN_FRACTION = 0.03  # [1] of the range window: readings near its edges may be missing
 _NEVER = -1.0e9  # [s] time stamp of "never"
+MAX_WAITING = const(8)  # [samples] held until judged (a newer one replaces the last beyond)
 
 
 class Altimeter:
@@ -97,9 +102,50 @@ class Altimeter:
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
         self.edge = _MARGIN_FRACTION * max_range  # [m] readings this near the window's edges may be missing
+        # the samples waiting for the cycle: slant range [m], the attitude of the frame
+        # [rad], its time [us] since INIT (preallocated: a frame only stores references)
+        self.w_range = [0.0] * MAX_WAITING
+        self.w_pitch = [0.0] * MAX_WAITING
+        self.w_t_us = [0] * MAX_WAITING
+        self.waiting = 0  # [samples] waiting to be judged
         self.reset()
 
+    def take(self, flags, rng, pitch, t_us):
+        # a frame's reading, flags and range as the core left them
+        if flags & self.bad_bit:
+            self.bad_seen = True
+        if flags & self.valid_bit and flags & self.new_bit:
+            i = self.waiting
+            if i < MAX_WAITING:
+                self.waiting = i + 1
+            else:
+                i = MAX_WAITING - 1
+            self.w_range[i] = rng
+            self.w_pitch[i] = pitch
+            self.w_t_us[i] = t_us
+
+    def arrived(self, t_us, this_frame):
+        # how many of the waiting samples arrived before the frame at t_us [us] (or at it too)
+        n = self.waiting
+        if this_frame:
+            return n
+        k = 0
+        while k < n and self.w_t_us[k] < t_us:
+            k += 1
+        return k
+
+    def drop(self, n):
+        # the first n waiting samples have been judged
+        left = self.waiting - n
+        for k in range(left):
+            self.w_range[k] = self.w_range[n + k]
+            self.w_pitch[k] = self.w_pitch[n + k]
+            self.w_t_us[k] = self.w_t_us[n + k]
+        self.waiting = left
+
     def reset(self):
+        self.waiting = 0  # [samples] waiting to be judged
+        self.bad_seen = False  # a frame since the last cycle had a bad value
         self.health = NOT_ACQUIRED
         self.reason = NO_DATA
         self.test_ratio = 0.0  # [1] innovation^2 / (gate^2 * innovation variance)
@@ -166,28 +212,37 @@ class Altimeter:
             self.noise = 1.0
             self.t_slow = _NEVER
 
-    def update(self, t_s, flags, rng, s, c, h, p_hh, travel, v_var, other):
-        # one control step. rng [m] slant range, s, c sine and cosine of pitch, h [m] and
-        # p_hh [m^2] the estimator's height above terrain and its variance, travel [m] the
-        # inertial vertical travel, v_var [(m/s)^2] the variance of the inertial velocity
-        # it integrates, other the other Altimeter
+    def update(self, i, t_s, t_state_us, c, h, vz, p_hh, travel, v_var, other):
+        # waiting sample i judged at its time t_s [s] since INIT, or (i = -1) a cycle without
+        # one at t_s. The estimator's state is for t_state_us [us]: h [m], vz [m/s] and p_hh
+        # [m^2] its height above terrain, rate and variance, travel [m] the inertial vertical
+        # travel; c the cosine of the last cycle's attitude, v_var [(m/s)^2] the variance of
+        # the inertial velocity, other the other Altimeter
         self.doubt = False
         self.r_scale = 1.0
-        if flags & self.bad_bit:
+        if self.bad_seen:
+            self.bad_seen = False
             self.t_bad = t_s
-        if not (flags & self.valid_bit) or not (flags & self.new_bit):
+        if i < 0:
             self._no_sample(t_s, h, c, p_hh)
             return ACT_NONE
+        rng = self.w_range[i]
         if rng < self.min_range or rng > self.max_range:
             self.t_bad = t_s
             self._no_sample(t_s, h, c, p_hh)
             return ACT_NONE
 
-        # a new valid sample: the vertical height it measures and the innovation
+        # a new valid sample: the vertical height it measures, carried from its frame to
+        # now along vz, and the innovation
+        s = sin(self.w_pitch[i])
+        c = cos_of(s)
         sig = self.noise_m + self.noise_fraction * rng  # [m]
         e_att = rng * s * _PITCH_SIGMA  # [m]
         r_var = sig * sig * c * c + e_att * e_att  # [m^2]
         hm = rng * c
+        d_us = t_state_us - self.w_t_us[i]
+        if d_us:
+            hm += vz * (d_us * 1e-6)
         nu = hm - h
         s_var = p_hh + r_var
         ratio = nu * nu / (_GATE2 * s_var)

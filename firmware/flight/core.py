@@ -1,8 +1,14 @@
-# The flight core: one control step per sensor frame.
+# The flight core: one control step per sensor frame, and a navigation-and-guidance
+# cycle every CYCLE_US.
 #
 # Plain Python with no hardware import, driven only by frames: time comes from the
-# frame, so every target computes the same answer. The order of a step is
-# sanitise the inputs -> estimator (with the altimeter cross-check) -> guidance.
+# frame, so every target computes the same answer. Each frame: sanitise the inputs ->
+# the estimator takes the inertial increments and the altimeters' samples -> guidance
+# watches for touchdown. Each cycle (the first frame after INIT, then the frame that ends
+# about CYCLE_US since the last cycle): the estimator (with the altimeter cross-check)
+# -> guidance. On a board every float result is a heap object: a frame costs a few, a
+# cycle a few hundred, so the cycle's rate, not the frame's, sets what a step allocates
+# (docs/algorithms.md section 1).
 from micropython import const
 
 from flight import wire
@@ -27,7 +33,37 @@ _MAX_PITCH = 1.4  # [rad] beyond the attitude envelope (|pitch| <= 1.2): a corru
 _MIN_PITCH = -_MAX_PITCH
 _MAX_RANGE = 100000.0  # [m] beyond any altimeter's reach
 _MAX_DT = 5.0  # [s] longest gap propagated as it is; longer gaps are clamped
+_MAX_D_US = const(5000000)  # [us] _MAX_DT in microseconds
 LINK_GAP_S = 0.5  # [s] a gap between frames longer than this means the link was lost
+CYCLE_US = const(100000)  # [us] period of the navigation-and-guidance cycle (10 Hz)
+
+
+class CycleClock:
+    # when the navigation-and-guidance cycle runs: on the first frame after INIT, then on the
+    # frame that ends CYCLE_US since the last cycle, to within half of that frame's interval
+    # (at 50 Hz every 5th frame; at 10 Hz or less every one). Integers only.
+    def __init__(self):
+        self.last_us = -CYCLE_US  # [us] since INIT, the last cycle (-CYCLE_US: none yet)
+        self._sum_us = 0  # [us] the frames' intervals since then, each at most _MAX_D_US
+        self._dt_us = -1  # [us] the interval that dt is for (-1: none yet)
+        self.dt = 0.0  # [s] the interval of the cycle that is due
+
+    def reset(self):
+        self.last_us = -CYCLE_US
+        self._sum_us = 0
+
+    def due(self, t_us, d_us):
+        # a frame at t_us [us] since INIT, d_us [us] after the last: True when a cycle runs
+        # now (then dt is its interval)
+        self._sum_us += d_us if d_us < _MAX_D_US else _MAX_D_US
+        if t_us - self.last_us < CYCLE_US - (d_us >> 1):
+            return False
+        if self._sum_us != self._dt_us:
+            self._dt_us = self._sum_us
+            self.dt = self._sum_us * 1e-6
+        self.last_us = t_us
+        self._sum_us = 0
+        return True
 
 
 def finite(x):
@@ -83,6 +119,9 @@ class FlightCore:
         self.last_t_us = 0  # [us]
         self._d_us = -1  # [us] the frame interval that _dt is for (-1: none yet)
         self._dt = 0.0  # [s] _d_us in seconds (at a steady frame rate, computed once)
+        self.clock = CycleClock()
+        self._cycle_faults = 0  # the fault flags of the frames since the last cycle
+        self.cycled = False  # this frame ran a cycle
         self.f_axial = 0.0  # [m/s^2] last good inertial reading
         self.f_lateral = 0.0  # [m/s^2]
         self.pitch = 0.0  # [rad] last good attitude reading
@@ -101,6 +140,9 @@ class FlightCore:
         self.steps = 0
         self.fault_flags = 0
         self.last_t_us = candidate.t_us
+        self.clock.reset()
+        self._cycle_faults = 0
+        self.cycled = False
         self.f_axial = 0.0
         self.f_lateral = 0.0
         self.pitch = 0.0
@@ -160,10 +202,24 @@ class FlightCore:
             lrf_range = 0.0
             faults |= FAULT_RANGE_VALUE
 
-        t_s = (s.t_us - self.prior.t_us) * 1e-6  # [s] since INIT
-        self.est.step(t_s, dt, self.f_axial, self.f_lateral, self.pitch, flags,
-                      radar_range, lrf_range, faults)
-        self.guid.step(t_s, dt, self.est, flags & wire.CONTACT, faults)
+        # every frame: the inertial increments and the samples wait for the cycle; a
+        # confirmed contact cuts the engine at once
+        t_us = s.t_us - self.prior.t_us  # [us] since INIT
+        est = self.est
+        est.frame(dt, self.f_axial, self.f_lateral, self.pitch, flags, radar_range, lrf_range,
+                  t_us)
+        self.guid.frame(flags & wire.CONTACT, d_us)
+        self._cycle_faults |= faults
+        self.cycled = self.clock.due(t_us, d_us)
+        if self.cycled:
+            # a cycle frame's own samples wait for the next frame (the work is spread)
+            est.aid(t_us, False)
+            t_s = t_us * 1e-6  # [s] since INIT
+            est.cycle(t_s, t_us, self.clock.dt)
+            self.guid.cycle(t_s, self.clock.dt, est, self._cycle_faults)
+            self._cycle_faults = 0
+        else:
+            est.aid(t_us, True)
         self.fault_flags = faults
         self.steps = (self.steps + 1) & 0xFFFF
         return True

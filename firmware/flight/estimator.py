@@ -3,20 +3,25 @@
 # accelerometers and aided by the two altimeters (flight.altimeter, section 3), plus the
 # horizontal velocity propagated with its variance (no horizontal measurement exists).
 #
+# Two rates: every frame adds the accelerometers' velocity increments and the attitude to
+# sums and hands each altimeter its reading (frame); every cycle (10 Hz) propagates the
+# state over the cycle with those sums, the covariance with it, and runs the cross-check
+# and the fusion on each altimeter's newest sample (cycle).
+#
 # The covariance is a flat 4x4 list (row-major, kept symmetric) updated in place; no
 # matrix library. Attributes are what the COMMAND frame and guidance read.
 #
-# On a board every float result is a new heap object, so the step is written for few of
+# On a board every float result is a new heap object, so the cycle is written for few of
 # them: each of the 10 distinct covariance entries is computed once (the other 6 are the
-# same objects), F P F' in closed form for this F, and the terms that depend only on dt are
-# computed when dt changes (every step at a steady frame rate has the same dt).
+# same objects), F P F' in closed form for this F, and the terms that depend only on the
+# cycle's interval are computed when it changes (at a steady frame rate it does not).
 import math
 
 from micropython import const
 
 from flight import wire
 from flight.altimeter import ACT_FUSE, ACT_RESET, Altimeter
-from flight.fmath import cos, sin
+from flight.fmath import cos_of, sin
 
 G_MOON = 1.62  # [m/s^2]
 RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
@@ -31,8 +36,7 @@ _SLOPE_TIME = 1.0  # [s] correlation time of the terrain height seen while movin
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
-_K_INS = 0.001  # [1] per step: pull of the inertial velocity toward the filter's (20 s at 50 Hz)
-_NEW_SAMPLE = const(10)  # wire.RADAR_NEW | wire.LRF_NEW: an altimeter has a sample this step
+_T_INS = 20.0  # [s] time constant of the pull of the inertial velocity toward the filter's
 
 # indices of the distinct entries of the row-major covariance (h, vz, z, b)
 _HH = const(0)
@@ -77,11 +81,14 @@ class Estimator:
                              _LRF_MAX_M)
         self.x = [0.0, 0.0, 0.0, 0.0]  # [m, m/s, m, m/s^2] h, vz, z, accel bias
         self.p = [0.0] * 16  # covariance of x, row-major, symmetric
-        self._dt = -1.0  # [s] the step the constants below are for (-1: none yet)
+        self._dt = -1.0  # [s] the cycle interval the constants below are for (-1: none yet)
         self._half_dt = 0.0  # [s] dt / 2
+        self._g_dt = 0.0  # [m/s] G_MOON * dt
+        self._k_ins = 0.0  # [1] dt / _T_INS
         self._q_vv = 0.0  # [(m/s)^2] process noise of vz over dt
         self._q_bb = 0.0  # [(m/s^2)^2] bias random walk over dt
-        self._q_doubt = 0.0  # [(m/s^2)^2] the same while the altimeters doubt inertial data
+        self._frame_dt = -1.0  # [s] the frame interval _q_doubt is for (-1: none yet)
+        self._q_doubt = 0.0  # [(m/s^2)^2] bias random walk over a frame of doubt about inertial data
         self._q_slope = 0.0  # [s^2] terrain seen while moving: P_hh grows by (vx^2 + P_vx) times this
         self._q_lat = 0.0  # [m/s * m/s^2] lateral bias variance times dt
         self._clear()
@@ -96,6 +103,11 @@ class Estimator:
         self.vx = 0.0  # [m/s]
         self.p_vx = 0.0  # [(m/s)^2]
         self.p_vxb = 0.0  # [m/s * m/s^2] covariance of vx and the lateral bias
+        self.dv_axial = 0.0  # [m/s] sum of f_axial * dt over the frames since the last cycle
+        self.dv_lateral = 0.0  # [m/s] sum of f_lateral * dt
+        self.pitch_dt = 0.0  # [rad s] sum of pitch * dt
+        self.t_state_us = 0  # [us] since INIT, the time the state is for (the last cycle's)
+        self.c = 1.0  # [1] the cosine of the last cycle's mean attitude
         self.v_ins = 0.0  # [m/s] inertial vertical velocity, slowly pulled to the filter's
         self.travel = 0.0  # [m] its integral since reset (stuck and kinematic checks)
         self.ins_sigma = 0.0  # [m/s] 1-sigma error of v_ins (bound)
@@ -134,38 +146,91 @@ class Estimator:
         self.p_vx = prior.vx_sigma * prior.vx_sigma
         self._outputs(0.0)
 
-    def step(self, t_s, dt, f_axial, f_lateral, pitch, flags, radar_range, lrf_range, faults):
-        s = sin(pitch)
-        c = cos(pitch)
+    def frame(self, dt, f_axial, f_lateral, pitch, flags, radar_range, lrf_range, t_us):
+        # every frame: dt [s], the last good inertial and attitude readings, the sanitised
+        # flags and ranges, t_us [us] since INIT (the time stamp of a sample)
+        if dt != self._frame_dt:
+            self._frame_dt = dt
+            self._q_doubt = _BIAS_DOUBT_RW * _BIAS_DOUBT_RW * dt
+        self.dv_axial += f_axial * dt
+        self.dv_lateral += f_lateral * dt
+        self.pitch_dt += pitch * dt
+        # the height reported between cycles is the last cycle's carried along its vz
+        d = self.vz * dt
+        self.agl += d
+        self.z += d
+        self.radar.take(flags, radar_range, pitch, t_us)
+        self.lrf.take(flags, lrf_range, pitch, t_us)
+
+    def cycle(self, t_s, t_us, dt):
+        # every cycle: t_s [s] and t_us [us] since INIT, dt [s] the interval since the last.
+        # The state is propagated to now; an altimeter with no sample waiting is checked for
+        # missing data (a waiting one is judged on the next frame).
+        s = sin(self.pitch_dt / dt)  # the mean attitude over the interval
+        c = cos_of(s)
+        self.c = c
         if dt != self._dt:
             self._set_dt(dt)
-        self._predict(dt, f_axial, f_lateral, s, c)
-        # the variance of the inertial velocity, left by the previous step's outputs: only
-        # a new sample's kinematic check reads it
-        v_var = self.ins_sigma * self.ins_sigma if flags & _NEW_SAMPLE else 0.0
-        self._aid(self.radar, self.lrf, t_s, flags, radar_range, s, c, v_var)
-        self._aid(self.lrf, self.radar, t_s, flags, lrf_range, s, c, v_var)
-        if self.radar.doubt or self.lrf.doubt:
-            self.p[_BB] += self._q_doubt
+        self._predict(dt, s, c)
+        self.t_state_us = t_us
+        if not self.radar.waiting:
+            self._aid(self.radar, self.lrf, -1, t_s, 0.0)
+        if not self.lrf.waiting:
+            self._aid(self.lrf, self.radar, -1, t_s, 0.0)
         self._outputs(t_s)
+        # v_ins's error: the prior's, pulled toward the filter's as v_ins is (a bound: |corr| <= 1)
+        self.ins_sigma += self._k_ins * (self.vz_sigma - self.ins_sigma)
+
+    def aid(self, t_us, this_frame):
+        # the waiting samples, those of this frame (t_us [us]) only if this_frame, in the
+        # order they arrived (radar first within a frame): each judged at its own time and
+        # carried along vz to the state's time (the last cycle's)
+        radar = self.radar
+        lrf = self.lrf
+        nr = radar.arrived(t_us, this_frame)
+        nl = lrf.arrived(t_us, this_frame)
+        if not nr and not nl:
+            return
+        # the variance of the inertial velocity, left by the last cycle's outputs
+        v_var = self.ins_sigma * self.ins_sigma
+        doubt = 0  # [samples] that doubt inertial data
+        i = 0
+        j = 0
+        while i < nr or j < nl:
+            if j >= nl or (i < nr and radar.w_t_us[i] <= lrf.w_t_us[j]):
+                self._aid(radar, lrf, i, radar.w_t_us[i] * 1e-6, v_var)
+                doubt += radar.doubt
+                i += 1
+            else:
+                self._aid(lrf, radar, j, lrf.w_t_us[j] * 1e-6, v_var)
+                doubt += lrf.doubt
+                j += 1
+        radar.drop(nr)
+        lrf.drop(nl)
+        if doubt:
+            # each sample that doubts inertial data frees the bias for one frame interval
+            self.p[_BB] += self._q_doubt if doubt == 1 else doubt * self._q_doubt
 
     def _set_dt(self, dt):
         # the terms of a step that depend on dt alone
         self._dt = dt
         self._half_dt = 0.5 * dt
+        self._g_dt = G_MOON * dt
+        self._k_ins = dt / _T_INS
         self._q_vv = _ACC_PSD * _ACC_PSD * dt
         self._q_bb = _BIAS_RW * _BIAS_RW * dt
-        self._q_doubt = _BIAS_DOUBT_RW * _BIAS_DOUBT_RW * dt
         self._q_slope = _SLOPE * _SLOPE * _SLOPE_TIME * dt
         self._q_lat = dt * (_LAT_BIAS_SIGMA * _LAT_BIAS_SIGMA)
 
-    def _predict(self, dt, f_axial, f_lateral, s, c):
+    def _predict(self, dt, s, c):
+        # the state over the cycle's interval dt from the frames' sums (the velocity
+        # increments rotated by the mean attitude: s, c its sine and cosine), then P
         x = self.x
         p = self.p
-        fa = f_axial - x[3]  # [m/s^2] bias-corrected axial specific force
-        az = fa * c + f_lateral * s - G_MOON  # [m/s^2] vertical acceleration
-        dv = az * dt  # [m/s]
-        half = 0.5 * dv  # [m/s] (0.5 * az * dt: a halving is exact)
+        da = self.dv_axial - x[3] * dt  # [m/s] bias-corrected axial velocity increment
+        dl = self.dv_lateral  # [m/s]
+        dv = da * c + dl * s - self._g_dt  # [m/s] vertical velocity increment
+        half = 0.5 * dv  # [m/s] (a halving is exact)
         vz = x[1]
         dz = (vz + half) * dt
         x[0] += dz
@@ -173,8 +238,11 @@ class Estimator:
         x[1] = vz + dv
         v = self.v_ins
         self.travel += (v + half) * dt
-        self.v_ins = v + dv + _K_INS * (x[1] - v)
-        self.vx += (f_lateral * c - fa * s) * dt  # ax = -fa s + f_lateral c
+        self.v_ins = v + dv + self._k_ins * (x[1] - v)
+        self.vx += dl * c - da * s
+        self.dv_axial = 0.0
+        self.dv_lateral = 0.0
+        self.pitch_dt = 0.0
 
         # P = F P F' + Q with F rows h (1, dt, 0, be), vz (0, 1, 0, ga), z (0, dt, 1, be),
         # b (0, 0, 0, 1), be = -0.5 c dt^2, ga = -c dt. A = F P entry by entry (the 9 that
@@ -223,9 +291,11 @@ class Estimator:
         self.p_vx += dt * (2.0 * self.p_vxb + self._q_lat) + self._q_vv
         self.p_vxb += self._q_lat
 
-    def _aid(self, alt, other, t_s, flags, rng, s, c, v_var):
+    def _aid(self, alt, other, i, t_s, v_var):
+        # one update of alt: waiting sample i at its time t_s [s], or (i = -1) none at t_s
         x = self.x
-        act = alt.update(t_s, flags, rng, s, c, x[0], self.p[_HH], self.travel, v_var, other)
+        act = alt.update(i, t_s, self.t_state_us, self.c, x[0], x[1], self.p[_HH], self.travel,
+                         v_var, other)
         if act == ACT_FUSE:
             r_var = alt.meas_var
             if alt.r_scale != 1.0:  # inflated: noisy and alone
@@ -285,8 +355,6 @@ class Estimator:
         self.agl_sigma = math.sqrt(p[_HH])
         self.vz = x[1]
         self.vz_sigma = math.sqrt(p[_VV])
-        # v_ins's error: the prior's, pulled toward the filter's at K_INS (a bound: |corr| <= 1)
-        self.ins_sigma += _K_INS * (self.vz_sigma - self.ins_sigma)
         self.z = x[2]
         self.z_sigma = math.sqrt(p[_ZZ])
         self.accel_bias = x[3]

@@ -4,7 +4,10 @@
 #
 # Cost matters here: on a board every float result is a new heap object, so each
 # function returns one float (no tuple) and evaluates only the terms of the series that
-# can change its result.
+# can change its result, and a cosine that goes with a sine is its square root's (three
+# floats instead of a second series).
+import math
+
 from micropython import const
 
 _HALF_PI = 1.5707963267948966  # [rad]
@@ -71,3 +74,11 @@ def cos(x):
         n -= 1
         c = c * x2 + _COS[n]
     return c
+
+
+def cos_of(s):
+    # cos(x) from s = sin(x) for |x| <= pi/2, where the cosine is not negative: sqrt(1 - s^2)
+    v = 1.0 - s * s
+    if v < 0.0:  # |s| one rounding above 1
+        return 0.0
+    return math.sqrt(v)

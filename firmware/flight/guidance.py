@@ -164,7 +164,16 @@ class Guidance:
         if finite(x):
             self.vx = clamp(x, _NEG_BIG, _BIG)
 
-    def step(self, t_s, dt, est, contact, faults):
+    def frame(self, contact, d_us):
+        # every frame: a confirmed contact cuts the engine at once (d_us [us] since the last)
+        if self.modes.frame(contact, d_us):
+            self.mode = MODE_TOUCHDOWN
+            self.thr.off()
+            self.throttle = 0.0
+            self.hold_throttle = 0.0
+
+    def cycle(self, t_s, dt, est, faults):
+        # every cycle: dt [s] since the last, faults the core's flags of its frames
         if self.mode == MODE_STANDBY:
             return
         thr = self.thr
@@ -202,7 +211,7 @@ class Guidance:
         t_left = (dv_left - abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - _T_RESERVE  # [s]
         k_fit = margin(t_left, v_fin, sig)
         h3 = agl - _K_SIGMA * sig  # [m] the low end of the height
-        mode = self.modes.update(t_s, dt, h3, contact, faults, aiding, k_fit)
+        mode = self.modes.update(t_s, h3, faults, aiding, k_fit)
         self.mode = mode
 
         # 3. touchdown: engine off, pitch back to upright

@@ -16,13 +16,14 @@ MODE_LOW_PROPELLANT = const(6)
 MODE_LINK_LOST = const(7)
 
 _FAULT_LINK_GAP = const(16)  # core's fault bit: frames stopped for more than 0.5 s
+_BIG = 100000.0  # [m] the low end of the height before the first cycle
 
 H_TERMINAL = 5.0  # [m] low-end height where the constant-rate descent begins
 _H_TERMINAL_EXIT = 15.0  # [m] low-end height above which terminal is left again
 _H_APPROACH = 300.0  # [m] low-end height where approach begins
 _H_APPROACH_EXIT = 400.0  # [m] low-end height above which approach is left again
 _H_CONTACT = 5.0  # [m] contact is believed only when the low-end height is below this
-_T_CONTACT = 0.4  # [s] contact must be held this long before the engine is cut
+_T_CONTACT_US = const(400000)  # [us] contact must be held this long before the engine is cut
 _T_LINK_RECOVER = 1.0  # [s] link_lost stays in force this long after the last gap
 K_LOW_PROP = 1.0  # [1] low propellant begins when the tanks pay for less than this margin
 _K_LOW_PROP_EXIT = 1.5  # [1] and ends when they pay for more than this one
@@ -32,7 +33,8 @@ class Modes:
     def __init__(self):
         self.mode = MODE_STANDBY
         self.phase = MODE_BRAKING  # descent phase under the overlays
-        self.contact_time = 0.0  # [s] how long contact has been reported without a break
+        self.contact_us = 0  # [us] how long contact has been reported without a break
+        self.h_low = _BIG  # [m] the low end of the height at the last cycle
         self.link_until = -1.0  # [s] link_lost holds until this time
         self.low_prop = False
 
@@ -40,18 +42,27 @@ class Modes:
         Modes.__init__(self)
         self.mode = MODE_BRAKING
 
-    def update(self, t_s, dt, h_low, contact, faults, aiding, k_fit):
-        # h_low [m] low end of the height; k_fit [1] the height margin (in sigmas) that the
-        # propellant can pay for at the final descent rate. Returns the mode.
+    def frame(self, contact, d_us):
+        # every frame (d_us [us] since the last): contact held for _T_CONTACT_US with the
+        # last cycle's low end of the height within _H_CONTACT is touchdown, at once.
+        # Returns True on the frame that latches it.
+        if self.mode == MODE_TOUCHDOWN or self.mode == MODE_STANDBY:
+            return False
+        if not contact:
+            self.contact_us = 0
+            return False
+        self.contact_us += d_us
+        if self.contact_us >= _T_CONTACT_US and self.h_low <= _H_CONTACT:
+            self.mode = MODE_TOUCHDOWN
+            return True
+        return False
+
+    def update(self, t_s, h_low, faults, aiding, k_fit):
+        # every cycle: h_low [m] low end of the height; k_fit [1] the height margin (in
+        # sigmas) that the propellant can pay for at the final descent rate. Returns the mode.
         if self.mode == MODE_TOUCHDOWN:
             return self.mode
-        if contact:
-            self.contact_time += dt
-        else:
-            self.contact_time = 0.0
-        if self.contact_time >= _T_CONTACT and h_low <= _H_CONTACT:
-            self.mode = MODE_TOUCHDOWN
-            return self.mode
+        self.h_low = h_low
 
         # the descent phase, from the low end of the height, with hysteresis
         ph = self.phase
