@@ -265,6 +265,25 @@ def test_a_board_reset_mid_run_is_noticed_and_the_board_flies_again():
 
 
 @own_emulator
+def test_mpremote_cannot_interrupt_a_flight_and_says_why_in_one_line():
+    need_image()
+    target = _flying_pico_emu()
+    try:
+        # WHEN a user runs mpremote on the port while the host flies the board
+        r = mpremote(target.pico.path, "exec", "print('hello')", timeout=60)
+        # THEN mpremote leaves at once with one line naming the port in use
+        assert r.returncode == 1 and "in use by another program" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        # AND the flight goes on undisturbed: every frame answered, no byte lost
+        for k in range(2, 60):
+            cmd = target.step(wire.Sensor(0, 20_000 * k, 1.62, 0.0, 0.0, 2950.0 - k, 2950.0 - k, 15))
+            assert cmd.t_us == 20_000 * k
+        assert cmd.rx_errors == 0 and target.resends == 0
+    finally:
+        target.close()
+
+
+@own_emulator
 def test_virtual_board_refuses_what_it_cannot_run_with_in_one_line(tmp_path):
     bad = tmp_path / "small.img"
     bad.write_bytes(b"\xff" * 1000)
