@@ -614,6 +614,7 @@ class ReferenceModel:
                       "g_vz", "g_vz_sigma", "g_vx", "vz_ref", "h_low", "k_sigma"):
                 setattr(self, a, self._zeros())
             self.contact_us = np.zeros(self.n, dtype=np.int64)  # [us] contact held without a break
+            self.seen_open = np.zeros(self.n, dtype=bool)  # the switch seen open with h3 <= H_CONTACT
             self.td_h3 = np.full(self.n, BIG, dtype=self.dtype)  # [m] h3 of the last cycle (section 5)
             self.link_until = np.full(self.n, -1.0, dtype=self.dtype)
             self.mode = np.zeros(self.n, dtype=np.int64)
@@ -629,6 +630,7 @@ class ReferenceModel:
                   "vz_ref", "h_low", "k_sigma"):
             put(a, 0.0)
         put("contact_us", 0)
+        put("seen_open", False)
         put("td_h3", BIG)
         put("mass", f(p["mass"]))
         put("dry_mass", f(p["dry_mass"]))
@@ -649,7 +651,10 @@ class ReferenceModel:
     def _guidance_frame(self, run, contact, d_us) -> None:
         """Sections 4 and 5, every frame: a contact confirmed by the last cycle's h3 cuts the engine."""
         act = run & (self.mode != MODE_TOUCHDOWN) & (self.mode != MODE_STANDBY)
-        held = act & (contact != 0)
+        opened = act & (contact == 0)
+        self._decide("modes: h3 <= H_CONTACT (switch seen open)", self.td_h3, H_CONTACT, SCALE_H, opened)
+        self.seen_open = self.seen_open | (opened & (self.td_h3 <= H_CONTACT))
+        held = act & (contact != 0) & self.seen_open
         self.contact_us = np.where(act, np.where(held, self.contact_us + d_us, 0), self.contact_us)
         long_enough = held & (self.contact_us >= T_CONTACT_US)
         self._decide("modes: h3 <= H_CONTACT", self.td_h3, H_CONTACT, SCALE_H, long_enough)

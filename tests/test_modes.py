@@ -86,12 +86,28 @@ def test_a_contact_transient_near_the_ground_does_not_cut_the_engine():
 def test_contact_held_near_the_estimated_ground_cuts_the_engine_for_good():
     g, c = make(), Clock()
     est = Est(agl=0.5, agl_sigma=0.3, vz=-0.8)
+    c.step(g, est, 2, contact=0)  # the switch open, near the ground (after the first cycle)
     c.step(g, est, 19, contact=1)
     assert g.throttle > 0.0
     c.step(g, est, 2, contact=1)  # 0.42 s of contact
     assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
     # AND it stays down whatever comes next
     c.step(g, Est(agl=500.0), 50, contact=0)
+    assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
+
+
+def test_a_contact_switch_latched_closed_high_up_is_never_believed():
+    # GIVEN a switch that closed at 40 m (a leg-deployment transient, Mars Polar Lander) and
+    # stays closed all the way down
+    g, c = make(), Clock()
+    c.step(g, Est(agl=40.0, agl_sigma=0.5, vz=-5.0), 50, contact=1)
+    # WHEN the estimate comes down to the ground, the switch still closed
+    c.step(g, Est(agl=0.5, agl_sigma=0.3, vz=-0.8), 200, contact=1)
+    # THEN it was never seen open near the ground: the engine stays lit, the descent slow
+    assert g.mode != MODE_TOUCHDOWN and g.throttle > 0.0 and g.vz_ref == -0.8
+    # AND once it opens there, a closing that is held is believed
+    c.step(g, Est(agl=0.5, agl_sigma=0.3, vz=-0.8), 1, contact=0)
+    c.step(g, Est(agl=0.5, agl_sigma=0.3, vz=-0.8), 21, contact=1)
     assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
 
 

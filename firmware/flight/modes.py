@@ -34,6 +34,7 @@ class Modes:
         self.mode = MODE_STANDBY
         self.phase = MODE_BRAKING  # descent phase under the overlays
         self.contact_us = 0  # [us] how long contact has been reported without a break
+        self.seen_open = False  # the switch has been seen open with h_low within _H_CONTACT
         self.h_low = _BIG  # [m] the low end of the height at the last cycle
         self.link_until = -1.0  # [s] link_lost holds until this time
         self.low_prop = False
@@ -44,12 +45,18 @@ class Modes:
 
     def frame(self, contact, d_us):
         # every frame (d_us [us] since the last): contact held for _T_CONTACT_US with the
-        # last cycle's low end of the height within _H_CONTACT is touchdown, at once.
-        # Returns True on the frame that latches it.
+        # last cycle's low end of the height within _H_CONTACT is touchdown, at once. A
+        # switch counts only once it has been seen open that near the ground: one latched
+        # closed higher up (Mars Polar Lander's legs) is never believed. Returns True on
+        # the frame that latches touchdown.
         if self.mode == MODE_TOUCHDOWN or self.mode == MODE_STANDBY:
             return False
         if not contact:
             self.contact_us = 0
+            if self.h_low <= _H_CONTACT:
+                self.seen_open = True
+            return False
+        if not self.seen_open:
             return False
         self.contact_us += d_us
         if self.contact_us >= _T_CONTACT_US and self.h_low <= _H_CONTACT:
