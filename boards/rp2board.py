@@ -4,9 +4,9 @@
 #
 # What a control cycle does here, in order:
 #   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
-#   per byte) -> step_begin (start the clock) -> the flight core's step -> actuate (PWM
-#   duty mirrors the throttle) -> step_end (perhaps gc.collect at this fixed point; feed
-#   the watchdog, read the clock) -> write the COMMAND frame.
+#   per byte) and decode the frame -> step_begin (start the clock) -> the flight core's
+#   step -> actuate (PWM duty mirrors the throttle) -> step_end (perhaps gc.collect at
+#   this fixed point; feed the watchdog, read the clock) -> write the COMMAND frame.
 # The collection: every step leaves its floats as garbage, and a collection costs about the
 # same whatever the garbage (marking the live heap dominates: some 3 ms at 200 MHz). So
 # the board puts it on a light cycle: at the end of the first cycle, GC_MIN_STEPS or more
@@ -51,6 +51,7 @@ class Rp2Board:
         self._gc_us = 0  # [us] what the last collection took
         self._light_us = _NO_STEP_US  # [us] the lightest step since the last collection
         self._heap_free = 0  # [bytes] the last probe of the free heap
+        self._end = [0, 0]  # step_end's (step_us, heap_free), kept: a new tuple every step is heap
         self._led_next = time.ticks_ms()
         self._in = sys.stdin.buffer  # the link's byte streams (USB CDC unless LINK is "uart")
         self._out = sys.stdout.buffer
@@ -188,7 +189,10 @@ class Rp2Board:
         self._since_gc = n
         if self._wdt is not None:
             self._wdt.feed()
-        return dt, self._heap_free
+        end = self._end
+        end[0] = dt
+        end[1] = self._heap_free
+        return end
 
     def actuate(self, throttle, pitch_cmd):
         # the PWM output mirrors the throttle command: duty = throttle

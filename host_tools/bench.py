@@ -99,7 +99,14 @@ def bench_reference_model(runs: int) -> dict:
 
 
 _PROBE = """
-import gc, sys, time
+# What it counts: the heap allocated from one frame written by the firmware's loop to the
+# next, with the collector off: one turn of the loop (reading a SENSOR frame from the link,
+# parsing and checking it, FlightCore.step, packing and writing its COMMAND), summed over a
+# chunk of frames. The loop's announcement when a run starts is not in it, and the probe
+# itself allocates nothing in between: its stream is io.BytesIO.readinto and its sink
+# stores gc.mem_alloc() into a preallocated array. The board's services are the Quiet ones
+# below, so what rp2board.py itself allocates per cycle (actuate's duty, a float) is not.
+import array, gc, io, sys, time
 gc.collect()
 import board
 from flight.loop import Firmware
@@ -126,27 +133,14 @@ class Quiet:
         sys.print_exception(e)
 
 
-class Stream:
-    # read_into over a bytes object, as the board's link reads: no allocation per call
-    def __init__(self, data, start, end):
-        self.data = data
-        self.pos = start
-        self.end = end
-
-    def read_into(self, mv):
-        p = self.pos
-        n = len(mv)
-        if n > self.end - p:
-            n = self.end - p
-        d = self.data
-        for k in range(n):
-            mv[k] = d[p + k]
-        self.pos = p + n
-        return n
+alloc_at = array.array("i", [0] * ({chunk} + 2))  # gc.mem_alloc() at each frame written
+writes = array.array("i", [0])
 
 
 def sink(frame):
-    pass
+    i = writes[0]
+    alloc_at[i] = gc.mem_alloc()
+    writes[0] = i + 1
 
 
 board.Board()  # the board's own set-up: its clock above all
@@ -155,23 +149,23 @@ gc.collect()
 live = gc.mem_alloc()
 free = gc.mem_free()
 data = open("bench.bin", "rb").read()
-streams = [Stream(data, 0, {init_len})]
+bounds = [(0, {init_len})]
 at = {init_len}
 while at < len(data):
     end = min(len(data), at + {chunk} * {frame_len})
-    streams.append(Stream(data, at, end))
+    bounds.append((at, end))
     at = end
 per = []
 gcs = []
-for s in streams:
-    reader = s.read_into
+for start, end in bounds:
+    reader = io.BytesIO(data[start:end]).readinto
     fw.running = True
+    writes[0] = 0
     gc.collect()
     gc.disable()
-    a0 = gc.mem_alloc()
-    fw.run(reader, sink)
-    per.append(gc.mem_alloc() - a0)
+    fw.run(reader, sink)  # writes the announcement (an IDENT), then one answer per frame
     gc.enable()
+    per.append(alloc_at[writes[0] - 1] - alloc_at[0])
     t0 = time.ticks_us()
     gc.collect()  # the collection after a chunk's garbage, as in flight
     gcs.append(time.ticks_diff(time.ticks_us(), t0))
@@ -215,7 +209,8 @@ def bench_pico_emu(steps: int) -> dict:
             "gc_note": f"a collection after {_PROBE_CHUNK} steps' garbage; in flight one joins a cycle "
                        f"that has room for it, at the latest every {gc_max} cycles (docs/boards.md)",
             "heap_bytes_per_step": sum(per_chunk) / steps, "heap_bytes_per_step_max": per_step_max,
-            "heap_note": "the firmware's allocation per step on the board, collector off (probe)",
+            "heap_note": "the firmware loop's allocation per frame on the board (read, step, answer), "
+                         "collector off (probe)",
             "heap_used_after_import": live, "heap_free_after_import": free,
             "heap_free_min": free - gc_max * per_step_max,
             "heap_free_min_note": f"free after a collection less {gc_max} steps at the largest allocation",

@@ -59,6 +59,7 @@ class Firmware:
             if not n:
                 return
             if parser.advance(n):
+                self._decode()
                 reply = self.handle()
                 parser.consume()
                 if reply is not None:
@@ -74,10 +75,24 @@ class Firmware:
             parser.space(k)[:] = data[i:i + k]
             i += k
             if parser.advance(k):
+                self._decode()
                 reply = self.handle()
                 parser.consume()
                 if reply is not None:
                     write(reply)
+
+    def _decode(self):
+        # A SENSOR frame's body is decoded as soon as the frame is complete, before
+        # handle() runs, so that its floats are the frame's first heap objects. On a
+        # board, handle()'s frame is too large for the C stack: a heap block, freed at
+        # every return. Were it the first thing each frame allocates, it would take the
+        # same block every time, and the heap's search for free blocks would restart from
+        # there, below all the garbage since the last collection: each step a little
+        # slower than the one before (a light step from 0.57 to 0.92 ms between two
+        # collections on the emulated Pico).
+        parser = self.parser
+        if parser.buf[3] == wire.SENSOR and parser.length - 3 == wire.SENSOR_SIZE:
+            self.sensor.unpack(parser.buf, wire.HEADER)
 
     def _seq_ok(self, seq):
         last = self.last_seq
@@ -101,8 +116,7 @@ class Firmware:
                 if not self._seq_ok(seq):
                     return None
                 self.board.step_begin()
-                self.sensor.unpack(buf, 6)
-                if not core.step(self.sensor):
+                if not core.step(self.sensor):  # decoded by _decode()
                     return None
                 self.board.actuate(core.guid.throttle, core.guid.pitch_cmd)
                 self.answer = self._command(seq)

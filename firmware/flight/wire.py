@@ -2,6 +2,11 @@
 #
 # Decoding never raises on what arrives over the link: garbage, a bad CRC or a bad
 # length is counted and skipped. Encoding packs into preallocated buffers.
+#
+# On a board, reading and checking a frame allocates nothing, and writing one at most its
+# CRC (below): a slice of a memoryview is a new heap object, so the views of a frame are
+# kept and made again only when the frame length changes; and an int of 2**30 or more is
+# a heap object (small ints are 31-bit), so a received CRC is never built as a number.
 import struct
 from binascii import crc32
 
@@ -23,6 +28,7 @@ COMMAND = const(0x83)
 BYE = const(0x84)
 
 SENSOR_FMT = "<IfffffB"
+SENSOR_NUMBERS_FMT = "<Ifffff"  # SENSOR_FMT without its last field, the flags byte
 SENSOR_SIZE = const(25)
 INIT_FMT = "<I14d"
 INIT_SIZE = const(116)
@@ -36,10 +42,11 @@ LRF_VALID = const(4)
 LRF_NEW = const(8)
 CONTACT = const(16)
 
-
-def checksum(data):
-    # CRC-32 (ISO-HDLC) as an unsigned 32-bit number; every target has binascii.crc32
-    return crc32(data) & 0xFFFFFFFF
+# CRC-32 (ISO-HDLC, binascii.crc32 on every target) of any bytes followed by their own CRC,
+# little-endian: the CRC-32 residue. Four appended bytes map the CRC one to one, so the
+# bytes LEN ... CRC of a frame give this value exactly when its CRC is right; it is below
+# 2**30, a small int on a board.
+CRC_RESIDUE = const(0x2144DF1C)
 
 
 class Sensor:
@@ -55,8 +62,11 @@ class Sensor:
         self.flags = 0
 
     def unpack(self, buf, offset):
+        # the six numbers before the flags byte: a tuple of six fits two 16-byte heap
+        # blocks on a board, one of seven takes three
         (self.t_us, self.f_axial, self.f_lateral, self.pitch, self.radar_range,
-         self.lrf_range, self.flags) = struct.unpack_from(SENSOR_FMT, buf, offset)
+         self.lrf_range) = struct.unpack_from(SENSOR_NUMBERS_FMT, buf, offset)
+        self.flags = buf[offset + (SENSOR_SIZE - 1)]
 
 
 class Parser:
@@ -71,10 +81,18 @@ class Parser:
 
     def __init__(self):
         self.buf = bytearray(MAX_LEN + OVERHEAD)
-        self.mv = memoryview(self.buf)
+        mv = memoryview(self.buf)
+        self.mv = mv
         self.have = 0  # [bytes] in buf
         self.length = 0  # LEN of the frame being read, 0 while hunting for sync
         self.rx_errors = 0
+        # kept views of buf: SYNC0, SYNC1 and LEN are read one byte at a time, then the
+        # rest of the frame (TYPE ... CRC) at once; `checked` is LEN ... CRC, whose CRC-32
+        # is the residue. The last two belong to frames of LEN `viewed`.
+        self.byte_views = (mv[0:1], mv[1:2], mv[2:3])
+        self.viewed = 0
+        self.rest = mv[3:3]
+        self.checked = mv[2:2]
 
     def need(self):
         if self.have < 3:
@@ -82,7 +100,13 @@ class Parser:
         return self.length + OVERHEAD - self.have
 
     def space(self, n):
-        return self.mv[self.have:self.have + n]
+        # buf[have:have + n] as a memoryview: a kept one when a frame is read as need() asks
+        have = self.have
+        if have < 3 and n == 1:
+            return self.byte_views[have]
+        if have == 3 and n == len(self.rest):
+            return self.rest
+        return self.mv[have:have + n]
 
     def advance(self, n):
         # account for n bytes written at space(); True when a frame is complete
@@ -107,11 +131,13 @@ class Parser:
                 self._drop(1, True)
                 continue
             self.length = length
-            total = length + OVERHEAD
-            if have < total:
+            if length != self.viewed:
+                self.viewed = length
+                self.rest = self.mv[3:length + OVERHEAD]
+                self.checked = self.mv[2:length + OVERHEAD]
+            if have < length + OVERHEAD:
                 return False
-            crc = buf[total - 4] | (buf[total - 3] << 8) | (buf[total - 2] << 16) | (buf[total - 1] << 24)
-            if checksum(self.mv[2:total - 4]) != crc:
+            if crc32(self.checked) != CRC_RESIDUE:  # the received CRC is not that of LEN ... BODY
                 self._drop(1, True)
                 continue
             return True
@@ -126,7 +152,7 @@ class Parser:
             self.rx_errors += 1
         rest = self.have - k
         if rest > 0:
-            self.buf[0:rest] = self.buf[k:self.have]
+            self.mv[0:rest] = self.mv[k:self.have]  # a memoryview copies in place (memmove)
         self.have = rest if rest > 0 else 0
         self.length = 0
 
@@ -136,6 +162,11 @@ class Writer:
     def __init__(self):
         self.buf = bytearray(MAX_LEN + OVERHEAD)
         self.mv = memoryview(self.buf)
+        # kept views of buf for frames of LEN `viewed`: LEN ... BODY (the CRC's input) and
+        # the whole frame
+        self.viewed = 0
+        self.checked = self.mv[2:2]
+        self.frame = self.mv[0:0]
 
     def begin(self, ftype, seq):
         buf = self.buf
@@ -146,10 +177,16 @@ class Writer:
         buf[5] = (seq >> 8) & 0xFF
 
     def finish(self, body_len):
-        # write LEN and CRC; returns the frame as a memoryview
+        # write LEN and CRC; returns the frame as a memoryview (the same one for every
+        # frame of this length)
         length = body_len + 3
         buf = self.buf
         buf[2] = length
         end = length + 3
-        struct.pack_into("<I", buf, end, checksum(self.mv[2:end]))
-        return self.mv[0:end + 4]
+        if length != self.viewed:
+            self.viewed = length
+            self.checked = self.mv[2:end]
+            self.frame = self.mv[0:end + 4]
+        # crc32 is unsigned on every target; on a board a CRC of 2**30 or more is one heap int
+        struct.pack_into("<I", buf, end, crc32(self.checked))
+        return self.frame
