@@ -4,7 +4,7 @@
 #
 # What a control cycle does here, in order:
 #   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
-#   per byte) and decode the frame -> step_begin (start the clock) -> the flight core's
+#   per byte) -> step_begin (start the clock) -> decode the frame -> the flight core's
 #   step -> actuate (PWM duty mirrors the throttle) -> step_end (perhaps gc.collect at
 #   this fixed point; feed the watchdog, read the clock) -> write the COMMAND frame.
 # The collection: every step leaves its floats as garbage, and a collection costs about the

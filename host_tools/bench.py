@@ -1,8 +1,8 @@
 """`lander bench [--json] [--target T ...]`: the cost of one control step on each target.
 
 Every target gets the same canned stream: HELLO, an INIT with a nominal prior, then
-`--steps` SENSOR frames of a nominal braking descent (both altimeters valid, a new radar
-sample every 5th frame, a new LRF sample every 2nd). For each target:
+`--steps` SENSOR frames of a nominal braking descent at 50 Hz (both altimeters valid, a new
+sample at each one's own rate, the harness's defaults: radar 20 Hz, LRF 10 Hz). For each target:
 
 - `step_us_median`, `step_us_max`, `step_us_p99`: the step time the firmware measured
   itself (`step_us` of the COMMAND frames: ticks_us on a board, perf_counter in CPython);

@@ -90,8 +90,10 @@ class Firmware:
         # there, below all the garbage since the last collection: each step a little
         # slower than the one before (a light step from 0.57 to 0.92 ms between two
         # collections on the emulated Pico).
+        # The board's step clock starts here, so that the decoding is in step_us.
         parser = self.parser
         if parser.buf[3] == wire.SENSOR and parser.length - 3 == wire.SENSOR_SIZE:
+            self.board.step_begin()
             self.sensor.unpack(parser.buf, wire.HEADER)
 
     def _seq_ok(self, seq):
@@ -115,8 +117,7 @@ class Firmware:
                     return self.answer  # not stepped again: the answer was lost, not the frame
                 if not self._seq_ok(seq):
                     return None
-                self.board.step_begin()
-                if not core.step(self.sensor):  # decoded by _decode()
+                if not core.step(self.sensor):  # decoded (and the clock started) by _decode()
                     return None
                 self.board.actuate(core.guid.throttle, core.guid.pitch_cmd)
                 self.answer = self._command(seq)
