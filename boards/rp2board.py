@@ -2,17 +2,17 @@
 # rp2board.py beside board.py. board.py names the pins, the link and the clock, and
 # hands its own module to Rp2Board (docs/boards.md).
 #
-# What a control cycle does here, in order:
+# What a control step (one frame) does here, in order:
 #   read the link (poll with a timeout, then readinto a preallocated byte: no allocation
 #   per byte) -> step_begin (start the clock) -> decode the frame -> the flight core's
 #   step -> actuate (PWM duty mirrors the throttle) -> step_end (perhaps gc.collect at
 #   this fixed point; feed the watchdog, read the clock) -> write the COMMAND frame.
 # The collection: every step leaves its floats as garbage, and a collection costs about the
 # same whatever the garbage (marking the live heap dominates: some 3 ms at 200 MHz). So
-# the board puts it on a light cycle: at the end of the first cycle, GC_MIN_STEPS or more
-# after the last collection, whose step took no longer than the lightest step since then
-# (plus a tenth), and at the end of the GC_MAX_STEPS-th cycle whatever its step cost.
-# The COMMAND's step_us is the cycle's work: the step and its collection, if any.
+# the board puts it on a light step (one frame): at the end of the first step, GC_MIN_STEPS
+# or more after the last collection, that took no longer than the lightest step since then
+# (plus a tenth), and at the end of the GC_MAX_STEPS-th step whatever it cost.
+# The COMMAND's step_us is the step's work and its collection, if any.
 # Its heap_free is the free heap at the last probe: every HEAP_PROBE_GCS-th collection is
 # preceded by gc.mem_free(), when the heap is at its lowest. The probe walks the whole
 # allocation table (about 6 ms at 200 MHz), so it is rare, and it is not in step_us.
@@ -46,7 +46,7 @@ class Rp2Board:
         self._t0 = time.ticks_us()
         self._one = bytearray(1)
         self._wdt = None  # armed by the first SENSOR frame (flight mode)
-        self._since_gc = 0  # [cycles] since the last collection
+        self._since_gc = 0  # [steps] since the last collection
         self._collections = 0  # since boot
         self._gc_us = 0  # [us] what the last collection took
         self._light_us = _NO_STEP_US  # [us] the lightest step since the last collection
@@ -178,7 +178,7 @@ class Rp2Board:
             k = self._collections + 1
             self._collections = k
             if k % cfg.HEAP_PROBE_GCS == 0:
-                self._heap_free = gc.mem_free()  # telemetry, not the cycle's work
+                self._heap_free = gc.mem_free()  # telemetry, not the step's work
                 now = time.ticks_us()
             gc.collect()
             g = time.ticks_diff(time.ticks_us(), now)
