@@ -42,6 +42,7 @@ RADAR_BAD = 32  # core flag handed to the estimator: a radar value arrived but w
 LRF_BAD = 64
 
 FAULT_IMU, FAULT_ATTITUDE, FAULT_RANGE_VALUE, FAULT_TIME_STEP, FAULT_LINK_GAP = 1, 2, 4, 8, 16
+FAULT_ATTITUDE_DISTRUSTED = 32  # the attitude reading disagrees with the modelled attitude
 
 G_MOON = 1.62  # [m/s^2]
 G0 = 9.80665  # [m/s^2]
@@ -127,6 +128,9 @@ A_Z_MIN = 0.1  # [m/s^2]
 THETA_LOW, THETA_HIGH = 0.1, 0.6  # [rad]
 H_THETA_LOW, H_THETA_HIGH = 10.0, 300.0  # [m]
 PITCH_TAU, PITCH_RATE_VEH = 0.5, 0.35  # [s], [rad/s]
+ATT_LIMIT = 0.02  # [rad] the attitude reading is off the modelled attitude beyond this ...
+ATT_OFF_N = 2  # [cycles] ... at this many cycles in a row: not believed
+ATT_BACK_N = 10  # [cycles] within the limit this many in a row: believed again
 BIG = 1e5  # [m], [m/s]
 
 # --- section 5: modes ----------------------------------------------------------------------
@@ -344,7 +348,11 @@ class ReferenceModel:
         # for touchdown; a cycle when one is due (section 1)
         t_rel = t_us - self.init_t_us  # [us] since INIT
         d_us = np.where(run, t_us - prev_t_us, 0)
-        self._estimator_frame(run, dt, flags, ranges["radar"], ranges["lrf"], t_rel)
+        # the attitude the estimator rotates by: the reading while guidance believes it, else
+        # the attitude modelled from the commands (section 4, step 2)
+        pitch = np.where(self.attitude_ok, self.pitch, self.theta_model).astype(self.dtype)
+        faults |= np.where(run & ~self.attitude_ok, FAULT_ATTITUDE_DISTRUSTED, 0)
+        self._estimator_frame(run, dt, flags, ranges["radar"], ranges["lrf"], t_rel, pitch)
         self._guidance_frame(run, flags & wire.CONTACT, d_us)
         self.cycle_us = np.where(run, self.cycle_us + np.minimum(d_us, MAX_D_US), self.cycle_us)
         self.cycle_faults = np.where(run, self.cycle_faults | faults, self.cycle_faults)
@@ -440,20 +448,20 @@ class ReferenceModel:
         self.lrf.reset(w)
         self._outputs(w, self._zeros())
 
-    def _estimator_frame(self, run, dt, flags, radar_range, lrf_range, t_rel) -> None:
+    def _estimator_frame(self, run, dt, flags, radar_range, lrf_range, t_rel, pitch) -> None:
         """Section 2, Frame, for the runs in `run`."""
         def add(name, value):
             setattr(self, name, np.where(run, getattr(self, name) + value, getattr(self, name)))
 
         add("dv_axial", self.f_axial * dt)
         add("dv_lateral", self.f_lateral * dt)
-        add("pitch_dt", self.pitch * dt)
+        add("pitch_dt", pitch * dt)
         d = self.vz_out * dt
         add("agl", d)
         add("z_out", d)
         self.frame_dt = np.where(run, dt, self.frame_dt)
-        self.radar.take(run, flags, radar_range, self.pitch, t_rel)
-        self.lrf.take(run, flags, lrf_range, self.pitch, t_rel)
+        self.radar.take(run, flags, radar_range, pitch, t_rel)
+        self.lrf.take(run, flags, lrf_range, pitch, t_rel)
 
     def _estimator_cycle(self, cyc, t_s, t_rel, dt) -> None:
         """Section 2, Cycle, for the runs in `cyc` (dt: the cycle's interval)."""
@@ -616,6 +624,10 @@ class ReferenceModel:
             self.contact_us = np.zeros(self.n, dtype=np.int64)  # [us] contact held without a break
             self.seen_open = np.zeros(self.n, dtype=bool)  # the switch seen open with h3 <= H_CONTACT
             self.td_h3 = np.full(self.n, BIG, dtype=self.dtype)  # [m] h3 of the last cycle (section 5)
+            self.attitude_ok = np.ones(self.n, dtype=bool)  # the attitude reading is believed
+            self.att_off = np.zeros(self.n, dtype=np.int64)  # [cycles] in a row off the model
+            self.att_back = np.zeros(self.n, dtype=np.int64)  # [cycles] in a row within ATT_LIMIT
+            self.g_first = np.ones(self.n, dtype=bool)  # no guidance cycle yet
             self.link_until = np.full(self.n, -1.0, dtype=self.dtype)
             self.mode = np.zeros(self.n, dtype=np.int64)
             self.phase = np.full(self.n, MODE_BRAKING, dtype=np.int64)
@@ -631,6 +643,10 @@ class ReferenceModel:
             put(a, 0.0)
         put("contact_us", 0)
         put("seen_open", False)
+        put("attitude_ok", True)
+        put("att_off", 0)
+        put("att_back", 0)
+        put("g_first", True)
         put("td_h3", BIG)
         put("mass", f(p["mass"]))
         put("dry_mass", f(p["dry_mass"]))
@@ -688,10 +704,21 @@ class ReferenceModel:
             thrust = t_old + lag(dt, self.tau_e) * (self.throttle * self.max_thrust - t_old)
             mass = self.mass - 0.5 * (t_old + thrust) * dt / self.ve
             mass = np.where(mass < self.dry_mass, self.dry_mass, mass).astype(self.dtype)
-            d = lag(dt, PITCH_TAU) * (self.pitch_cmd - self.theta_model)
+            invalid = (faults & FAULT_ATTITUDE) != 0
+            first = run & self.g_first
+            theta0 = np.where(first & ~invalid, self.pitch, self.theta_model).astype(self.dtype)
+            d = lag(dt, PITCH_TAU) * (self.pitch_cmd - theta0)
             lim = PITCH_RATE_VEH * dt
-            theta_m = self.theta_model + clamp(d, -lim, lim)
+            theta_m = theta0 + clamp(d, -lim, lim)
             c = np.cos(theta_m)
+            # the attitude reading against the modelled attitude
+            r = self.pitch - theta_m
+            dec("attitude: |reading - model| > ATT_LIMIT", np.abs(r), ATT_LIMIT, 1.0, run & ~invalid)
+            off = invalid | (r > ATT_LIMIT) | (r < -ATT_LIMIT)
+            att_off = np.where(off, self.att_off + 1, 0)
+            att_back = np.where(off, 0, self.att_back + 1)
+            att_ok = np.where(off & (att_off >= ATT_OFF_N), False,
+                              np.where(~off & (att_back >= ATT_BACK_N), True, self.attitude_ok))
 
             # 3. profile deceleration and final rate
             a_max = self.max_thrust / mass
@@ -783,6 +810,10 @@ class ReferenceModel:
         commit("thrust_model", thrust)
         commit("mass", mass)
         commit("theta_model", theta_m)
+        commit("att_off", att_off)
+        commit("att_back", att_back)
+        commit("attitude_ok", att_ok)
+        commit("g_first", False)
         commit("throttle", np.where(td, 0.0, u))
         commit("integ", np.where(td, 0.0, integ))
         commit("hold_throttle", np.where(td, 0.0, hold_thr))

@@ -26,7 +26,8 @@ MODES = ("standby", "braking", "approach", "terminal", "touchdown",
 HEALTH = ("not_acquired", "ok", "suspect", "rejected", "failed")
 REASONS = ("none", "no_data", "out_of_range", "innovation", "stuck", "rate", "disagree",
            "noisy", "terrain_step", "invalid_value")
-FAULT_FLAGS = ("imu_invalid", "attitude_invalid", "range_value_invalid", "time_step", "link_gap")
+FAULT_FLAGS = ("imu_invalid", "attitude_invalid", "range_value_invalid", "time_step", "link_gap",
+               "attitude_distrusted")
 
 SENSOR_FMT = struct.Struct("<IfffffB")
 INIT_FMT = struct.Struct("<I14d")

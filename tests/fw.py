@@ -62,14 +62,19 @@ class CoreSchedule:
         self.last_us = 0  # [us] the last frame
         self.faults = 0  # the fault flags of the frames since the last cycle
         self.cycled = False  # the last frame ran a cycle
+        self.attitude = 0.0  # [rad] a vehicle that follows the pitch commands (the harness's law)
 
-    def guidance(self, g, t: float, est, contact: int = 0, faults: int = 0) -> None:
+    def guidance(self, g, t: float, est, contact: int = 0, faults: int = 0, pitch=None) -> None:
+        """pitch: the attitude reading (None: the vehicle's, which follows the commands)."""
         t_us = round(t * 1e6)
         d_us = t_us - self.last_us
         self.last_us = t_us
+        dt = d_us * 1e-6
+        step = (g.pitch_cmd - self.attitude) * min(1.0, dt / 0.5)  # PITCH_TAU 0.5 s
+        self.attitude += max(-0.35 * dt, min(0.35 * dt, step))  # PITCH_RATE_VEH 0.35 rad/s
         g.frame(contact, d_us)
         self.faults |= faults
         self.cycled = self.clock.due(t_us, d_us)
         if self.cycled:
-            g.cycle(t_us * 1e-6, self.clock.dt, est, self.faults)
+            g.cycle(t_us * 1e-6, self.clock.dt, est, self.faults, self.attitude if pitch is None else pitch)
             self.faults = 0

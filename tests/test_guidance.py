@@ -139,7 +139,8 @@ while I < 3000:
     # the flight core's schedule: every frame, and a cycle every 0.1 s
     G.frame(1 if EST.agl < 0.3 else 0, 20000)
     if CLOCK.due(20000 * (I + 1), 20000):
-        G.cycle(0.02 * (I + 1), CLOCK.dt, EST, 16 if 1496 <= I <= 1500 else 0)
+        G.cycle(0.02 * (I + 1), CLOCK.dt, EST, 16 if 1496 <= I <= 1500 else 0,
+                G.pitch_model + (0.1 if 2000 <= I < 2100 else 0.0))
     if I % 100 == 0:
         print(binascii.hexlify(struct.pack('<5d', G.throttle, G.pitch_cmd, G.mass, G.mode,
                                            G.vz_ref)).decode())
@@ -163,3 +164,50 @@ def test_vm_and_cpython_give_identical_numbers():
     # MicroPython's repr of a float may drop the last digit)
     assert vm == buf.getvalue().strip()
     assert len(vm.splitlines()) == 30
+
+
+def test_an_attitude_reading_off_the_commanded_attitude_is_not_believed_until_it_returns():
+    # GIVEN a descent whose attitude reading follows the modelled attitude
+    g = make()
+    core = CoreSchedule()
+    t = 0.0
+    for _ in range(50):
+        t += 0.02
+        core.guidance(g, t, Est())
+    assert g.attitude_ok
+    # WHEN the reading jumps 0.05 rad off (a saturated rate channel's integrated error)
+    for k in range(15):
+        t += 0.02
+        core.guidance(g, t, Est(), pitch=core.attitude + 0.05)
+        if k == 4:  # one cycle off: still believed
+            assert g.attitude_ok
+    # THEN after two cycles off it is not believed
+    assert not g.attitude_ok
+    # AND it is believed again only after a second (ten cycles) back within 0.02 rad
+    for k in range(50):
+        t += 0.02
+        core.guidance(g, t, Est(), pitch=core.attitude + 0.01)
+        if k == 44:
+            assert not g.attitude_ok
+    assert g.attitude_ok
+
+
+def test_the_estimator_rotates_by_the_model_while_the_reading_is_not_believed():
+    from flight import wire
+    from flight.core import FAULT_ATTITUDE_DISTRUSTED, FlightCore
+
+    # GIVEN a flight core whose attitude reading is stuck 0.3 rad off what it commands
+    core = FlightCore()
+    assert core.configure((0, 3000.0, 3.0, -50.0, 0.5, 30.0, 0.5, 0.0, 1.0, 540.0, *VEHICLE[1:]))
+    s = wire.Sensor()
+    s.f_axial, s.f_lateral, s.pitch, s.flags = 1.62, 0.0, 0.3, 0
+    for k in range(1, 40):
+        s.t_us = 20_000 * k
+        assert core.step(s)
+    # THEN the attitude is distrusted, the COMMAND's fault flags say so, and the attitude the
+    # estimator integrates over a cycle is the model's, not the reading's
+    assert not core.guid.attitude_ok and core.fault_flags & FAULT_ATTITUDE_DISTRUSTED
+    s.t_us += 20_000
+    core.step(s)
+    frames = (s.t_us - core.clock.last_us) // 20_000  # since the last cycle (INIT at t_us 0)
+    assert frames == 4 and abs(core.est.pitch_dt - frames * 0.02 * core.guid.pitch_model) < 1e-12

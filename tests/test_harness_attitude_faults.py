@@ -120,8 +120,8 @@ def test_an_attitude_fault_leaves_the_other_sensors_streams_alone():
 
 
 def test_the_schiaparelli_like_scenario_is_fair_and_asks_for_a_soft_landing():
-    # it waits in scenarios/pending/ until the firmware survives it (its description says why)
-    s = load_scenario(builtin_dir() / "pending" / "attitude-saturation-2016.toml")
+    # a library scenario (it waited in scenarios/pending/ until the firmware survived it)
+    s = load_scenario(builtin_dir() / "attitude-saturation-2016.toml")
     assert {f.sensor for f in s.faults} == {"attitude"}
     assert "Schiaparelli" in s.description
     integrated = sum(f.value * ((f.end_s or f.start_s) - f.start_s) for f in s.faults if f.kind == "drift")

@@ -50,7 +50,7 @@ class Clock:
 def test_standby_until_init_and_engine_off():
     g = Guidance()
     g.frame(0, 20000)
-    g.cycle(0.02, 0.02, Est(), 0)
+    g.cycle(0.02, 0.02, Est(), 0, 0.0)
     assert g.mode == MODE_STANDBY and g.throttle == 0.0
 
 

@@ -25,6 +25,7 @@ FAULT_ATTITUDE = const(2)
 FAULT_RANGE_VALUE = const(4)
 FAULT_TIME_STEP = const(8)
 FAULT_LINK_GAP = const(16)
+FAULT_ATTITUDE_DISTRUSTED = const(32)  # the reading disagrees with the modelled attitude
 
 _MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
 _MIN_SPECIFIC_FORCE = -_MAX_SPECIFIC_FORCE  # (a negated name would be a new float at every use)
@@ -206,9 +207,16 @@ class FlightCore:
         # confirmed contact cuts the engine at once
         t_us = s.t_us - self.prior.t_us  # [us] since INIT
         est = self.est
-        est.frame(dt, self.f_axial, self.f_lateral, self.pitch, flags, radar_range, lrf_range,
-                  t_us)
-        self.guid.frame(flags & wire.CONTACT, d_us)
+        guid = self.guid
+        # the attitude the estimator rotates by: the reading while guidance believes it,
+        # else the attitude modelled from the commands
+        if guid.attitude_ok:
+            pitch = self.pitch
+        else:
+            pitch = guid.pitch_model
+            faults |= FAULT_ATTITUDE_DISTRUSTED
+        est.frame(dt, self.f_axial, self.f_lateral, pitch, flags, radar_range, lrf_range, t_us)
+        guid.frame(flags & wire.CONTACT, d_us)
         self._cycle_faults |= faults
         self.cycled = self.clock.due(t_us, d_us)
         if self.cycled:
@@ -216,7 +224,7 @@ class FlightCore:
             est.aid(t_us, False)
             t_s = t_us * 1e-6  # [s] since INIT
             est.cycle(t_s, t_us, self.clock.dt)
-            self.guid.cycle(t_s, self.clock.dt, est, self._cycle_faults)
+            guid.cycle(t_s, self.clock.dt, est, self._cycle_faults, self.pitch)
             self._cycle_faults = 0
         else:
             est.aid(t_us, True)

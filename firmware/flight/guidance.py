@@ -44,6 +44,11 @@ _PITCH_RATE = 0.3  # [rad/s] largest change of the pitch command per second
 _DT_RATE_MAX = 0.1  # [s] longest step credited to the pitch rate limit
 _PITCH_TAU = 0.5  # [s] attitude response time constant (vehicle model)
 _PITCH_RATE_VEH = 0.35  # [rad/s] attitude rate limit (vehicle model)
+_ATT_LIMIT = 0.02  # [rad] the attitude reading is off the modelled attitude beyond this ...
+_NEG_ATT_LIMIT = -_ATT_LIMIT
+_ATT_OFF_N = 2  # [cycles] ... at this many cycles in a row: it is not believed
+_ATT_BACK_N = 10  # [cycles] within the limit this many cycles in a row: believed again
+_FAULT_ATTITUDE = 2  # core's fault bit: the attitude reading was not a valid number
 _BIG = 100000.0  # [m], [m/s] inputs are clamped to +-_BIG
 _NEG_BIG = -_BIG
 _NEG_K_X = -_K_X
@@ -107,6 +112,10 @@ class Guidance:
         self.mass = 0.0  # [kg] tracked vehicle mass
         self.pitch_model = 0.0  # [rad] modelled tilt (the attitude's lag behind pitch_cmd)
         self.cos_model = 1.0  # [1] its cosine
+        self.attitude_ok = True  # the attitude reading agrees with the modelled attitude
+        self._att_off = 0  # [cycles] in a row with the reading off the model (or invalid)
+        self._att_back = 0  # [cycles] in a row with it within _ATT_LIMIT
+        self._first = True  # no cycle yet: the model starts from the first valid reading
         self.vz_ref = 0.0  # [m/s] vertical speed reference
         self.h_low = 0.0  # [m] the height the profile used
         self.k_sigma = 0.0  # [1] the margin it used, in sigmas
@@ -146,6 +155,24 @@ class Guidance:
             h = _DT_RATE_MAX
         self._pitch_step = _PITCH_RATE * h
 
+    def _check_attitude(self, pitch, invalid):
+        # The vehicle's attitude loop follows the commands (it closes on its own sensors,
+        # outside the firmware), so the reading the estimator rotates by must follow the
+        # modelled attitude: one that stays off it, or is not a number, is not believed
+        # and the estimator rotates by the model instead (a saturated rate channel that
+        # integrated a wrong attitude: Schiaparelli, 2016).
+        r = pitch - self.pitch_model
+        if invalid or r > _ATT_LIMIT or r < _NEG_ATT_LIMIT:
+            self._att_back = 0
+            self._att_off += 1
+            if self._att_off >= _ATT_OFF_N:
+                self.attitude_ok = False
+        else:
+            self._att_off = 0
+            self._att_back += 1
+            if self._att_back >= _ATT_BACK_N:
+                self.attitude_ok = True
+
     def _read(self, est):
         # the estimate, each value clamped; a value that is not finite keeps the last one
         x = est.agl
@@ -172,14 +199,21 @@ class Guidance:
             self.throttle = 0.0
             self.hold_throttle = 0.0
 
-    def cycle(self, t_s, dt, est, faults):
-        # every cycle: dt [s] since the last, faults the core's flags of its frames
+    def cycle(self, t_s, dt, est, faults, pitch):
+        # every cycle: dt [s] since the last, faults the core's flags of its frames, pitch
+        # [rad] the last valid attitude reading
         if self.mode == MODE_STANDBY:
             return
         thr = self.thr
         self._read(est)
         if dt != self._dt:
             self._set_dt(dt)
+        invalid = faults & _FAULT_ATTITUDE
+        if self._first:
+            self._first = False
+            if not invalid:
+                self.pitch_model = pitch
+                self.cos_model = cos(pitch)
         # 1. the step that just ended: mass burnt, attitude moved toward the command
         thr.burn(dt)
         mass = thr.mass
@@ -190,6 +224,7 @@ class Guidance:
             if theta_m != self.pitch_model:
                 self.pitch_model = theta_m
                 self.cos_model = cos(theta_m)
+        self._check_attitude(pitch, invalid)
         c = self.cos_model
 
         # 2. the figures the mode machine needs
