@@ -102,7 +102,10 @@ def _stream(n, radar=None, lrf=None, z0=2000.0, vz=-20.0):
 
 
 def _fly(frames, z0=2000.0, vz=-20.0):
-    prior = dataclasses.replace(PRIOR, z=z0, vz=vz, z_sigma=5.0, terrain_sigma=20.0, vz_sigma=0.5)
+    # no horizontal speed: guidance commands no tilt, so the frames' level attitude agrees
+    # with the attitude it models (section 4, step 2) and is believed
+    prior = dataclasses.replace(PRIOR, z=z0, vz=vz, vx=0.0, z_sigma=5.0, terrain_sigma=20.0,
+                                vz_sigma=0.5)
     model = ref.ReferenceModel(1)
     model.init(ref.priors_from([prior]))
     outs = []
