@@ -28,8 +28,8 @@ LED_PIN = "LED"  # the on-board LED (GP25 on a Pico, the wireless chip's pin on 
 PWM_PIN = 15  # GP15: PWM whose duty mirrors the throttle command (duty = throttle)
 PWM_FREQ_HZ = 1000  # [Hz]
 WDT_TIMEOUT_MS = 2000  # [ms] watchdog armed by the first SENSOR frame, fed every step
-GC_MIN_STEPS = 8  # [cycles] a collection waits at least this long after the last one ...
-GC_MAX_STEPS = 15  # [cycles] ... and at most this long (docs/boards.md, the collection)
+GC_MIN_STEPS = 8  # [steps] a collection waits at least this long after the last one ...
+GC_MAX_STEPS = 15  # [steps] ... and at most this long (docs/boards.md, the collection)
 HEAP_PROBE_GCS = 25  # [collections] gc.mem_free() before every 25th collection (telemetry)
 BOOT_ESCAPE_MS = 1000  # [ms] at boot, a Ctrl-C within this window leaves the board at the REPL
 

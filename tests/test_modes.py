@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from fw import CoreSchedule, EstimateStandIn, import_firmware
+import pytest
+from fw import CoreSchedule, EstimateStandIn, import_firmware, run_in_vm
 
 import_firmware()
 
@@ -166,3 +167,93 @@ def test_link_gap_holds_at_least_hover_then_recovers():
     assert g.mode == MODE_TERMINAL
     # AND the board's watchdog value is never below hover
     assert g.hold_throttle >= min(g.thr.hover, 1.0)
+
+
+# The touchdown rule and the attitude check, run as firmware: the same program in the
+# MicroPython VM and in CPython, guidance on the flight core's clock (flight.core.CycleClock),
+# the attitude reading that of a vehicle following the commands unless a test moves it.
+VM_PROGRAM = """
+from flight.core import CycleClock, Prior
+from flight.guidance import Guidance
+from flight.modes import MODE_TOUCHDOWN
+
+
+class Est:
+    def __init__(self, agl, sig, vz):
+        self.agl = agl
+        self.agl_sigma = sig
+        self.vz = vz
+        self.vz_sigma = 0.1
+        self.vx = 0.0
+        self.aiding = True
+
+
+P = Prior()
+P.set((0, 1000.0, 10.0, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+G = Guidance()
+CLOCK = CycleClock()
+T = [0]  # [us] the last frame
+ATT = [0.0]  # [rad] the vehicle's attitude, following the pitch commands
+
+
+def fly(est, n, contact=0, offset=0.0, first_pitch=None):
+    for _ in range(n):
+        T[0] += 20000
+        # the vehicle: a first-order lag of 0.5 s behind the command, at most 0.35 rad/s
+        step = (G.pitch_cmd - ATT[0]) * 0.04
+        ATT[0] += max(-0.007, min(0.007, step))
+        G.frame(contact, 20000)
+        if CLOCK.due(T[0], 20000):
+            G.cycle(T[0] * 1e-6, CLOCK.dt, est, 0, ATT[0] + offset if first_pitch is None else first_pitch)
+            first_pitch = None
+
+
+out = []
+# the attitude model starts from the first valid reading
+G.reset(P)
+ATT[0] = 0.3
+fly(Est(1000.0, 1.0, -20.0), 1, first_pitch=0.3)
+out.append(G.pitch_model != 0.0 and abs(G.pitch_model - 0.3) < 0.02)
+# a reading that follows the vehicle is believed; 0.05 rad off it, not after two cycles
+fly(Est(1000.0, 1.0, -20.0), 50)
+out.append(G.attitude_ok)
+fly(Est(1000.0, 1.0, -20.0), 5, offset=0.05)
+out.append(G.attitude_ok)
+fly(Est(1000.0, 1.0, -20.0), 5, offset=0.05)
+out.append(G.attitude_ok)
+# back within the limit: believed again after ten cycles, not before
+fly(Est(1000.0, 1.0, -20.0), 45)
+out.append(G.attitude_ok)
+fly(Est(1000.0, 1.0, -20.0), 10)
+out.append(G.attitude_ok)
+# a switch latched closed at 40 m is never believed, down to the ground
+fly(Est(40.0, 0.5, -5.0), 50, contact=1)
+fly(Est(0.5, 0.3, -0.8), 200, contact=1)
+out.append(G.mode == MODE_TOUCHDOWN or G.throttle == 0.0)
+# seen open near the ground, a closing held 0.4 s is touchdown, the engine cut at once
+fly(Est(0.5, 0.3, -0.8), 2, contact=0)
+fly(Est(0.5, 0.3, -0.8), 19, contact=1)
+out.append(G.mode == MODE_TOUCHDOWN)
+fly(Est(0.5, 0.3, -0.8), 1, contact=1)
+out.append(G.mode == MODE_TOUCHDOWN and G.throttle == 0.0 and G.hold_throttle == 0.0)
+print(repr(out))
+"""
+EXPECTED = [True, True, True, False, False, True, False, False, True]
+
+
+@pytest.mark.vm
+def test_the_touchdown_rule_and_the_attitude_check_hold_in_the_vm_as_in_cpython():
+    # GIVEN the same program, guidance on the core's clock, in both interpreters
+    vm = run_in_vm(VM_PROGRAM).strip()
+    ns: dict = {}
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(VM_PROGRAM, ns)
+    # THEN the model starts from the first reading, a reading off it for two cycles is not
+    # believed and is again after ten back within the limit, a switch latched high up never
+    # cuts the engine, and one seen open near the ground and held 0.4 s does
+    assert eval(vm) == EXPECTED  # noqa: S307 - our own repr
+    assert eval(buf.getvalue().strip()) == EXPECTED  # noqa: S307

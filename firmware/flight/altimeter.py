@@ -4,10 +4,11 @@
 # altimeter, and the health state machine. The status record (health, reason,
 # test_ratio, innovation, its variance, time of the last fusion) is telemetry.
 #
-# Every frame the estimator hands each altimeter its reading (take): a new sample waits
-# for the cycle, with the attitude and the time of its frame. Every cycle it calls update()
-# for each waiting sample in the order they arrived (radar first within a frame), or once
-# with none; update() returns what the estimator must do with the sample: nothing, fuse
+# Every frame the estimator hands each altimeter its reading (take): a new sample waits,
+# with the attitude and the time of its frame, until the estimator judges it (on that
+# frame, or on the next when it was a cycle frame): update() for each waiting sample in the
+# order they arrived (radar first within a frame), and once without one at a cycle when
+# none waits. update() returns what the estimator must do with the sample: nothing, fuse
 # it, or reset the terrain by step_mean.
 #
 # Every float result is a new heap object on a board: a test whose outcome is already
@@ -102,7 +103,7 @@ class Altimeter:
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
         self.edge = _MARGIN_FRACTION * max_range  # [m] readings this near the window's edges may be missing
-        # the samples waiting for the cycle: slant range [m], the attitude of the frame
+        # the samples waiting to be judged: slant range [m], the attitude of the frame
         # [rad], its time [us] since INIT (preallocated: a frame only stores references)
         self.w_range = [0.0] * MAX_WAITING
         self.w_pitch = [0.0] * MAX_WAITING
@@ -145,7 +146,7 @@ class Altimeter:
 
     def reset(self):
         self.waiting = 0  # [samples] waiting to be judged
-        self.bad_seen = False  # a frame since the last cycle had a bad value
+        self.bad_seen = False  # a frame since the last update had a bad value
         self.health = NOT_ACQUIRED
         self.reason = NO_DATA
         self.test_ratio = 0.0  # [1] innovation^2 / (gate^2 * innovation variance)

@@ -5,8 +5,9 @@
 #
 # Two rates: every frame adds the accelerometers' velocity increments and the attitude to
 # sums and hands each altimeter its reading (frame); every cycle (10 Hz) propagates the
-# state over the cycle with those sums, the covariance with it, and runs the cross-check
-# and the fusion on each altimeter's newest sample (cycle).
+# state and its covariance over the cycle with those sums (cycle). The samples are judged
+# and fused on the frame they came on, or on the next one when that was a cycle frame
+# (aid), against the state of the last cycle.
 #
 # The covariance is a flat 4x4 list (row-major, kept symmetric) updated in place; no
 # matrix library. Attributes are what the COMMAND frame and guidance read.
@@ -212,7 +213,7 @@ class Estimator:
             self.p[_BB] += self._q_doubt if doubt == 1 else doubt * self._q_doubt
 
     def _set_dt(self, dt):
-        # the terms of a step that depend on dt alone
+        # the terms of a cycle that depend on its interval dt alone
         self._dt = dt
         self._half_dt = 0.5 * dt
         self._g_dt = G_MOON * dt
