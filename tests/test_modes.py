@@ -112,6 +112,28 @@ def test_a_contact_switch_latched_closed_high_up_is_never_believed():
     assert g.mode == MODE_TOUCHDOWN and g.throttle == 0.0
 
 
+def test_a_switch_seen_open_while_the_prior_was_uncertain_and_latched_later_is_never_believed():
+    # GIVEN the switch open at the start, when the prior's low end of the height is below
+    # the ground (no altimeter fused yet: 1000 m +- 400 m)
+    g, c = make(), Clock()
+    c.step(g, Est(agl=1000.0, agl_sigma=400.0), 10, contact=0)
+    # WHEN an altimeter brings the low end up and the switch latches closed at 40 m
+    c.step(g, Est(agl=200.0, agl_sigma=1.0), 10, contact=0)
+    c.step(g, Est(agl=40.0, agl_sigma=0.5, vz=-5.0), 50, contact=1)
+    # THEN down to the ground it is not believed: it was not seen open near the ground since
+    c.step(g, Est(agl=0.5, agl_sigma=0.3, vz=-0.8), 200, contact=1)
+    assert g.mode != MODE_TOUCHDOWN and g.throttle > 0.0
+
+
+def test_a_switch_that_latches_a_few_metres_up_is_not_believed():
+    # GIVEN a well-known height: seen open at 3 m, then closed and held there
+    g, c = make(), Clock()
+    c.step(g, Est(agl=3.0, agl_sigma=0.05, vz=-0.8), 10, contact=0)
+    c.step(g, Est(agl=3.0, agl_sigma=0.05, vz=-0.8), 50, contact=1)
+    # THEN the engine stays lit: a fall from there would be hard
+    assert g.mode != MODE_TOUCHDOWN and g.throttle > 0.0
+
+
 def test_estimate_says_ground_but_no_contact_keeps_descending_slowly():
     # GIVEN the estimate at or below the ground (the 2023 loss) and no contact for 60 s
     g, c = make(), Clock()
@@ -226,7 +248,9 @@ fly(Est(1000.0, 1.0, -20.0), 45)
 out.append(G.attitude_ok)
 fly(Est(1000.0, 1.0, -20.0), 10)
 out.append(G.attitude_ok)
-# a switch latched closed at 40 m is never believed, down to the ground
+# a switch open while the prior's low end is below the ground, latched closed at 40 m
+# once an altimeter is fused, is never believed, down to the ground
+fly(Est(1000.0, 400.0, -20.0), 10)
 fly(Est(40.0, 0.5, -5.0), 50, contact=1)
 fly(Est(0.5, 0.3, -0.8), 200, contact=1)
 out.append(G.mode == MODE_TOUCHDOWN or G.throttle == 0.0)

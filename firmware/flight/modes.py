@@ -22,7 +22,7 @@ H_TERMINAL = 5.0  # [m] low-end height where the constant-rate descent begins
 _H_TERMINAL_EXIT = 15.0  # [m] low-end height above which terminal is left again
 _H_APPROACH = 300.0  # [m] low-end height where approach begins
 _H_APPROACH_EXIT = 400.0  # [m] low-end height above which approach is left again
-_H_CONTACT = 5.0  # [m] contact is believed only when the low-end height is below this
+_H_CONTACT = 1.0  # [m] contact is believed only when the low-end height is below this
 _T_CONTACT_US = const(400000)  # [us] contact must be held this long before the engine is cut
 _T_LINK_RECOVER = 1.0  # [s] link_lost stays in force this long after the last gap
 K_LOW_PROP = 1.0  # [1] low propellant begins when the tanks pay for less than this margin
@@ -34,7 +34,7 @@ class Modes:
         self.mode = MODE_STANDBY
         self.phase = MODE_BRAKING  # descent phase under the overlays
         self.contact_us = 0  # [us] how long contact has been reported without a break
-        self.seen_open = False  # the switch has been seen open with h_low within _H_CONTACT
+        self.seen_open = False  # the switch has been seen open since h_low came within _H_CONTACT
         self.h_low = _BIG  # [m] the low end of the height at the last cycle
         self.link_until = -1.0  # [s] link_lost holds until this time
         self.low_prop = False
@@ -70,6 +70,10 @@ class Modes:
         if self.mode == MODE_TOUCHDOWN:
             return self.mode
         self.h_low = h_low
+        if h_low > _H_CONTACT:
+            # seen open only while near the ground: the prior's low end is near it too
+            # before an altimeter is fused, and a switch that latches after that is not
+            self.seen_open = False
 
         # the descent phase, from the low end of the height, with hysteresis
         ph = self.phase
