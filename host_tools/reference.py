@@ -52,6 +52,7 @@ H, V, Z, B = 0, 1, 2, 3  # indices of the state (h, vz, z, b) and of P
 ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise
 BIAS_SIGMA0 = 0.02  # [m/s^2] prior sigma of the axial bias
 BIAS_RW = 0.0005  # [m/s^2/sqrt(s)] bias random walk
+T_XB = 120.0  # [s] memory of the correlation of vx with the axial bias
 BIAS_DOUBT_RW = 0.02  # [m/s^2/sqrt(s)] bias random walk while altimeters doubt inertial data
 SLOPE = 0.1  # [1] rms terrain slope
 SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
@@ -139,7 +140,7 @@ BIG = 1e5  # [m], [m/s]
 H_TERMINAL_EXIT = 15.0  # [m]
 H_APPROACH = 300.0  # [m]
 H_APPROACH_EXIT = 400.0  # [m]
-H_CONTACT = 5.0  # [m]
+H_CONTACT = 1.0  # [m]
 T_CONTACT_US = 400_000  # [us]
 T_LINK_RECOVER = 1.0  # [s]
 K_LOW_PROP_EXIT = 1.5  # [1]
@@ -402,6 +403,8 @@ class ReferenceModel:
             self.h, self.vz, self.z, self.b = (self._zeros() for _ in range(4))  # [m, m/s, m, m/s^2]
             self.P = np.zeros((4, 4, n), dtype=dt_)  # covariance of (h, vz, z, b)
             self.vx, self.p_vx, self.p_vxb = self._zeros(), self._zeros(), self._zeros()
+            self.p_xb = self._zeros()  # [m/s * m/s^2] covariance of vx and the axial bias b
+            self.b_ref, self.p_bb_ref = self._zeros(), self._zeros()  # b and P_bb after the last cycle's propagation
             self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
             # sums over the frames since the last cycle: f_axial dt, f_lateral dt [m/s], pitch dt [rad s]
             self.dv_axial, self.dv_lateral, self.pitch_dt = self._zeros(), self._zeros(), self._zeros()
@@ -436,6 +439,9 @@ class ReferenceModel:
         self.vx = np.where(w, f(p["vx"]), self.vx)
         self.p_vx = np.where(w, f(p["vx_sigma"]) * f(p["vx_sigma"]), self.p_vx)
         self.p_vxb = np.where(w, 0.0, self.p_vxb).astype(dt_)
+        self.p_xb = np.where(w, 0.0, self.p_xb).astype(dt_)
+        self.b_ref = np.where(w, 0.0, self.b_ref).astype(dt_)
+        self.p_bb_ref = np.where(w, prior[B, B], self.p_bb_ref).astype(dt_)
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
         for a in ("dv_axial", "dv_lateral", "pitch_dt"):
@@ -469,7 +475,10 @@ class ReferenceModel:
             s = np.sin(np.where(cyc, self.pitch_dt / dt, 0.0)).astype(self.dtype)  # 1.
             c = np.sqrt(np.maximum(0.0, 1.0 - s * s))
             self.c_state = np.where(cyc, c, self.c_state).astype(self.dtype)
-            self._predict(cyc, dt, s, c)  # 2.
+            self._correct_vx(cyc & (self.b != self.b_ref))  # 2.
+            self._predict(cyc, dt, s, c)
+            self.b_ref = np.where(cyc, self.b, self.b_ref)
+            self.p_bb_ref = np.where(cyc, self.P[B, B], self.p_bb_ref)
             self.t_state_us = np.where(cyc, t_rel, self.t_state_us)
             none = np.full(self.n, -1, dtype=np.int64)
             zero = self._zeros()
@@ -527,6 +536,16 @@ class ReferenceModel:
         alt.t_fused = np.where(done, t_s, alt.t_fused)
         self.t_fused = np.where(done, t_s, self.t_fused)
 
+    def _correct_vx(self, run) -> None:
+        """Section 2, step 2: vx corrected with the bias by the regression of its error on the bias's."""
+        a = self.p_xb / np.maximum(self.P[B, B], self.p_bb_ref)
+        self.vx = np.where(run, self.vx + a * (self.b - self.b_ref), self.vx)
+        r = self.P[B, B] / self.p_bb_ref
+        shrink = run & (r < 1.0)
+        p_xb = self.p_xb * r
+        self.p_vx = np.where(shrink, self.p_vx + a * (p_xb - self.p_xb), self.p_vx)
+        self.p_xb = np.where(shrink, p_xb, self.p_xb)
+
     def _predict(self, run, dt, s, c) -> None:
         """Section 2, step 2: the state over the cycle from the frames' sums, and the covariance."""
         da = self.dv_axial - self.b * dt  # [m/s] bias-corrected axial velocity increment
@@ -564,8 +583,11 @@ class ReferenceModel:
         Pn[H, H] += SLOPE * SLOPE * (self.vx * self.vx + self.p_vx) * SLOPE_TIME * dt
         self.P = np.where(run, Pn, P)
         lat = LAT_BIAS_SIGMA * LAT_BIAS_SIGMA
-        p_vx = self.p_vx + dt * (2.0 * self.p_vxb + dt * lat) + ACC_PSD * ACC_PSD * dt
+        e = s * dt  # the axial bias enters vx by e
+        a_xb = self.p_xb * (1.0 - dt / T_XB) + e * P[B, B]
+        p_vx = self.p_vx + dt * (2.0 * self.p_vxb + dt * lat) + ACC_PSD * ACC_PSD * dt + e * (self.p_xb + a_xb)
         self.p_vx = np.where(run, p_vx, self.p_vx)
+        self.p_xb = np.where(run, a_xb, self.p_xb)
         self.p_vxb = np.where(run, self.p_vxb + dt * lat, self.p_vxb)
 
     def _fuse(self, where, nu, r_var) -> None:
@@ -828,6 +850,8 @@ class ReferenceModel:
         latched = self.mode == MODE_TOUCHDOWN
         go = run & ~latched
         self.td_h3 = np.where(go, h3, self.td_h3).astype(self.dtype)
+        dec("modes: h3 > H_CONTACT (seen open forgotten)", h3, H_CONTACT, SCALE_H, go & self.seen_open)
+        self.seen_open = np.where(go & (h3 > H_CONTACT), False, self.seen_open)
         ph = self.phase
         dec("modes: h3 <= H_TERMINAL", h3, H_TERMINAL, SCALE_H, go)
         dec("modes: h3 > H_TERMINAL_EXIT", h3, H_TERMINAL_EXIT, SCALE_H, go & (ph == MODE_TERMINAL))

@@ -148,7 +148,7 @@ def run(est, prior, frames, every=1):
             est.aid(t_us, True)
         last_us = t_us
         if i % every == 0:
-            rows.append({"t": t, "agl": est.agl, "agl_sigma": est.agl_sigma, "vz": est.vz,
+            rows.append({"t": t, "agl": est.agl, "agl_sigma": est.agl_sigma, "vz": est.vz, "vx": est.vx,
                          "z": est.z, "terrain": est.terrain, "aiding": est.aiding,
                          "radar": (est.radar.health, est.radar.reason),
                          "lrf": (est.lrf.health, est.lrf.reason), "truth": truth})

@@ -286,13 +286,7 @@ class Altimeter:
             fault = NOISY
         elif self.rate_ratio > 1.0:
             fault = RATE
-            d = self.rate - other.rate
-            if other.in_view(t_s) and other.t_fast - other.t_slow >= _VOTE_LAG \
-                    and other.rate * self.rate > 0.0 \
-                    and 4.0 * other.rate * other.rate >= self.rate * self.rate \
-                    and d * d <= _GATE2 * (self.rate_var + other.rate_var):
-                # both altimeters move alike against inertial motion: it is the inertial
-                # data (or the terrain's slope), not this altimeter
+            if self._common_mode(t_s, other):
                 fault = NONE
                 self.doubt = True
         elif (self.mean > _MEAN_LIMIT or self.mean < _NEG_MEAN_LIMIT) \
@@ -326,6 +320,17 @@ class Altimeter:
             self._set(OK, NONE)
             return ACT_FUSE
         return ACT_NONE
+
+    def _common_mode(self, t_s, other):
+        # both altimeters move alike against inertial motion (the same sign, the other's rate
+        # at least half this one's, within the gate of each other): it is the inertial data
+        # (or the terrain's slope), not this altimeter
+        if not other.in_view(t_s) or other.t_fast - other.t_slow < _VOTE_LAG \
+                or other.rate * self.rate <= 0.0 \
+                or 4.0 * other.rate * other.rate < self.rate * self.rate:
+            return False
+        d = self.rate - other.rate
+        return d * d <= _GATE2 * (self.rate_var + other.rate_var)
 
     def _mean_limit(self, rng, c, s_sigma, other):
         # the mean test's limit: it allows the calibration errors (_K_CAL sigma) of this unit

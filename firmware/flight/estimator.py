@@ -38,6 +38,7 @@ _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx 
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
 _T_INS = 20.0  # [s] time constant of the pull of the inertial velocity toward the filter's
+_T_XB = 120.0  # [s] memory of the correlation of vx with the axial bias (a bias changes)
 
 # indices of the distinct entries of the row-major covariance (h, vz, z, b)
 _HH = const(0)
@@ -86,6 +87,7 @@ class Estimator:
         self._half_dt = 0.0  # [s] dt / 2
         self._g_dt = 0.0  # [m/s] G_MOON * dt
         self._k_ins = 0.0  # [1] dt / _T_INS
+        self._keep_xb = 1.0  # [1] 1 - dt / _T_XB
         self._q_vv = 0.0  # [(m/s)^2] process noise of vz over dt
         self._q_bb = 0.0  # [(m/s^2)^2] bias random walk over dt
         self._frame_dt = -1.0  # [s] the frame interval _q_doubt is for (-1: none yet)
@@ -104,6 +106,9 @@ class Estimator:
         self.vx = 0.0  # [m/s]
         self.p_vx = 0.0  # [(m/s)^2]
         self.p_vxb = 0.0  # [m/s * m/s^2] covariance of vx and the lateral bias
+        self.p_xb = 0.0  # [m/s * m/s^2] covariance of vx and the axial bias x[3]
+        self.b_ref = 0.0  # [m/s^2] x[3] after the last cycle's propagation
+        self.p_bb_ref = 0.0  # [(m/s^2)^2] P_bb then
         self.dv_axial = 0.0  # [m/s] sum of f_axial * dt over the frames since the last cycle
         self.dv_lateral = 0.0  # [m/s] sum of f_lateral * dt
         self.pitch_dt = 0.0  # [rad s] sum of pitch * dt
@@ -143,6 +148,7 @@ class Estimator:
         p[_ZZ] = vz2
         p[_VV] = prior.vz_sigma * prior.vz_sigma
         p[_BB] = _BIAS_SIGMA0 * _BIAS_SIGMA0
+        self.p_bb_ref = p[_BB]
         self.vx = prior.vx
         self.p_vx = prior.vx_sigma * prior.vx_sigma
         self._outputs(0.0)
@@ -172,7 +178,11 @@ class Estimator:
         self.c = c
         if dt != self._dt:
             self._set_dt(dt)
+        if self.x[3] != self.b_ref:
+            self._correct_vx()
         self._predict(dt, s, c)
+        self.b_ref = self.x[3]
+        self.p_bb_ref = self.p[_BB]
         self.t_state_us = t_us
         if not self.radar.waiting:
             self._aid(self.radar, self.lrf, -1, t_s, 0.0)
@@ -218,10 +228,25 @@ class Estimator:
         self._half_dt = 0.5 * dt
         self._g_dt = G_MOON * dt
         self._k_ins = dt / _T_INS
+        self._keep_xb = 1.0 - dt / _T_XB
         self._q_vv = _ACC_PSD * _ACC_PSD * dt
         self._q_bb = _BIAS_RW * _BIAS_RW * dt
         self._q_slope = _SLOPE * _SLOPE * _SLOPE_TIME * dt
         self._q_lat = dt * (_LAT_BIAS_SIGMA * _LAT_BIAS_SIGMA)
+
+    def _correct_vx(self):
+        # the altimeters corrected the axial bias since the last cycle: the horizontal
+        # velocity its error drove (through the attitude's sine) is corrected with it, by the
+        # regression of vx's error on the bias's (vx is correlated with the rest only
+        # through the bias), and P_vx, P_xb shrink with P_bb (not when doubt grew it)
+        p_bb = self.p[_BB]
+        a = self.p_xb / max(p_bb, self.p_bb_ref)  # [s]
+        self.vx += a * (self.x[3] - self.b_ref)
+        r = p_bb / self.p_bb_ref
+        if r < 1.0:
+            p_xb = self.p_xb * r
+            self.p_vx += a * (p_xb - self.p_xb)
+            self.p_xb = p_xb
 
     def _predict(self, dt, s, c):
         # the state over the cycle's interval dt from the frames' sums (the velocity
@@ -288,8 +313,13 @@ class Estimator:
         p[_ZZ] = a_zz + dt * a_zv - bp * a_zb
         p[_ZB] = p[_BZ] = a_zb
         p[_BB] = p_bb + self._q_bb
-        # vx with an unestimated lateral bias: [vx, b_lat] covariance, no measurement
-        self.p_vx += dt * (2.0 * self.p_vxb + self._q_lat) + self._q_vv
+        # vx with an unestimated lateral bias: [vx, b_lat] covariance, no measurement; and
+        # with the axial bias, which enters vx by e = s dt
+        e = s * dt
+        p_xb = self.p_xb
+        a_xb = p_xb * self._keep_xb + e * p_bb
+        self.p_vx += dt * (2.0 * self.p_vxb + self._q_lat) + self._q_vv + e * (p_xb + a_xb)
+        self.p_xb = a_xb
         self.p_vxb += self._q_lat
 
     def _aid(self, alt, other, i, t_s, v_var):
