@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lander: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # whoever read the report went away (`| head`): nothing more to tell them, no
+        # complaint; stdout goes to the null device so that the exit's flush is quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:  # noqa: BLE001 - a bug; the promise of one line holds even then
         if os.environ.get("LANDER_TRACEBACK"):
             raise

@@ -44,3 +44,19 @@ def test_a_missing_vm_is_one_line_and_exit_2():
 def test_info_on_the_vm_names_the_virtual_board():
     r = lander("info", "--target", "vm")
     assert r.returncode == 0 and r.stdout.startswith("board virtual, firmware ")
+
+
+def test_a_reader_that_goes_away_gets_no_complaint_and_the_run_is_still_written(tmp_path):
+    # GIVEN `lander sim ... | head -1`: the reader closes the pipe after the first line
+    scenario = os.path.join(os.path.dirname(__file__), "..", "sim_harness", "scenarios", "nominal-flat.toml")
+    p = subprocess.Popen([sys.executable, "-m", "host_tools", "sim", scenario, "--target", "cpython",
+                          "--no-plot", "--no-reference", "--out", str(tmp_path / "run")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(timeout=120)
+    # THEN the line came, nothing is said of the closed pipe, and the run's files are there
+    assert first.startswith("nominal-flat: landed")
+    assert err == "", err
+    assert (tmp_path / "run" / "log.csv").is_file() and (tmp_path / "run" / "summary.json").is_file()
