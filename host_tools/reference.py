@@ -53,6 +53,7 @@ ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise
 BIAS_SIGMA0 = 0.02  # [m/s^2] prior sigma of the axial bias
 BIAS_RW = 0.0005  # [m/s^2/sqrt(s)] bias random walk
 T_XB = 120.0  # [s] memory of the correlation of vx with the axial bias
+NO_ANGLE = 10.0  # [rad] no cycle's attitude yet
 BIAS_DOUBT_RW = 0.02  # [m/s^2/sqrt(s)] bias random walk while altimeters doubt inertial data
 SLOPE = 0.1  # [1] rms terrain slope
 SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
@@ -413,6 +414,7 @@ class ReferenceModel:
             self.vz_out = self._zeros()  # [m/s] the reported vz (the last cycle's)
             self.t_state_us = np.zeros(n, dtype=np.int64)  # [us] since INIT, the time of the state
             self.c_state = np.ones(n, dtype=dt_)  # [1] cosine of the last cycle's mean attitude
+            self.theta_prev = np.full(n, NO_ANGLE, dtype=dt_)  # [rad] the last cycle's mean attitude
             self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
             self.ins_sigma = self._zeros()  # [m/s] bound of the 1-sigma error of v_ins
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
@@ -448,6 +450,7 @@ class ReferenceModel:
             setattr(self, a, np.where(w, 0.0, getattr(self, a)).astype(dt_))
         self.t_state_us = np.where(w, 0, self.t_state_us)
         self.c_state = np.where(w, 1.0, self.c_state).astype(dt_)
+        self.theta_prev = np.where(w, NO_ANGLE, self.theta_prev).astype(dt_)
         self.ins_sigma = np.where(w, f(p["vz_sigma"]), self.ins_sigma)
         self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
         self.radar.reset(w)
@@ -472,11 +475,17 @@ class ReferenceModel:
     def _estimator_cycle(self, cyc, t_s, t_rel, dt) -> None:
         """Section 2, Cycle, for the runs in `cyc` (dt: the cycle's interval)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            s = np.sin(np.where(cyc, self.pitch_dt / dt, 0.0)).astype(self.dtype)  # 1.
+            theta = np.where(cyc, self.pitch_dt / dt, 0.0).astype(self.dtype)  # 1.
+            s = np.sin(theta).astype(self.dtype)
             c = np.sqrt(np.maximum(0.0, 1.0 - s * s))
             self.c_state = np.where(cyc, c, self.c_state).astype(self.dtype)
+            # the beam's sweep over the terrain as the attitude turns: h theta' / c^2
+            turned = (self.theta_prev != NO_ANGLE) & (theta != self.theta_prev)
+            d = np.where(turned, self.h * (theta - self.theta_prev) / (c * c), 0.0)  # [m]
+            q_sweep = (SLOPE * SLOPE * (d * d)).astype(self.dtype)
+            self.theta_prev = np.where(cyc, theta, self.theta_prev)
             self._correct_vx(cyc & (self.b != self.b_ref))  # 2.
-            self._predict(cyc, dt, s, c)
+            self._predict(cyc, dt, s, c, q_sweep)
             self.b_ref = np.where(cyc, self.b, self.b_ref)
             self.p_bb_ref = np.where(cyc, self.P[B, B], self.p_bb_ref)
             self.t_state_us = np.where(cyc, t_rel, self.t_state_us)
@@ -546,7 +555,7 @@ class ReferenceModel:
         self.p_vx = np.where(shrink, self.p_vx + a * (p_xb - self.p_xb), self.p_vx)
         self.p_xb = np.where(shrink, p_xb, self.p_xb)
 
-    def _predict(self, run, dt, s, c) -> None:
+    def _predict(self, run, dt, s, c, q_sweep) -> None:
         """Section 2, step 2: the state over the cycle from the frames' sums, and the covariance."""
         da = self.dv_axial - self.b * dt  # [m/s] bias-corrected axial velocity increment
         dl = self.dv_lateral
@@ -581,6 +590,7 @@ class ReferenceModel:
         Pn[V, V] += ACC_PSD * ACC_PSD * dt
         Pn[B, B] += BIAS_RW * BIAS_RW * dt
         Pn[H, H] += SLOPE * SLOPE * (self.vx * self.vx + self.p_vx) * SLOPE_TIME * dt
+        Pn[H, H] += q_sweep  # the terrain under the beam as it sweeps with the attitude
         self.P = np.where(run, Pn, P)
         lat = LAT_BIAS_SIGMA * LAT_BIAS_SIGMA
         e = s * dt  # the axial bias enters vx by e
@@ -1094,11 +1104,21 @@ class AidSource:
         faulty = m & (fault != NONE)
         self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
                      faulty & (fault == DISAGREE))
+        # (a noise fault against a noisier unit's calm is not outvoted: the terrain's roughness)
+        self._decide("outvote: other's meas_var <= meas_var", o.meas_var, self.meas_var, SCALE_H ** 2,
+                     faulty & (fault == NOISY))
         outvoted = (faulty & o.passing(t, faulty)
-                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
-        self._set(outvoted, REJECTED, fault)
+                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio))
+                    & ((fault != NOISY) | (o.meas_var <= self.meas_var)))
         self._put(outvoted, n_pass=0)
-        alone = faulty & ~outvoted
+        # a rate fault against a blunter rate test (the other's larger noise) is withheld
+        self._decide("outvote: other's rate_var > rate_var", o.rate_var, self.rate_var, SCALE_V ** 2,
+                     outvoted & (fault == RATE))
+        blunt = outvoted & (fault == RATE) & (o.rate_var > self.rate_var)
+        self._set(blunt & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, RATE)
+        outvoted &= ~blunt
+        self._set(outvoted, REJECTED, fault)
+        alone = faulty & ~outvoted & ~blunt
         noisy = alone & (fault == NOISY)
         self._put(noisy, r_scale=self.noise)
         noisy_fused = noisy & ((self.health == OK) | (self.health == SUSPECT))
@@ -1112,7 +1132,7 @@ class AidSource:
         self._put(withheld, n_pass=0)
         self._set(withheld & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, RATE)
         # 9. a passing sample
-        m &= ~outvoted & ~noisy_fused & ~withheld
+        m &= ~outvoted & ~blunt & ~noisy_fused & ~withheld
         self._put(m, n_pass=self.n_pass + 1)
         was_ok = m & (self.health == OK)
         recovered = m & ~was_ok & (self.n_pass >= RECOVER_N)

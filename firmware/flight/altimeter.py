@@ -293,12 +293,19 @@ class Altimeter:
                 and abs(self.mean) > self._mean_limit(rng, c, s_sigma, other):
             fault = DISAGREE
         if fault != NONE:
-            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
-                # outvoted: the other altimeter and inertial motion agree, this one does not
-                self._set(REJECTED, fault)
+            # the other altimeter and inertial motion agree, this one does not: outvoted,
+            # unless the other's test is the blunter one (its noise is larger): that it
+            # passes then says nothing against this one, which sees the same terrain
+            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
+                    and (fault != NOISY or other.meas_var <= self.meas_var):
                 self.n_pass = 0
+                if fault == RATE and other.rate_var > self.rate_var:
+                    if self.health == OK or self.health == SUSPECT:
+                        self._set(SUSPECT, RATE)  # withheld
+                    return ACT_NONE
+                self._set(REJECTED, fault)
                 return ACT_NONE
-            # alone: it is the best there is; fused, down-weighted if noisy
+            # alone (or noisy against a noisier unit): the best there is; fused, down-weighted if noisy
             if fault == NOISY:
                 self.r_scale = self.noise
                 if self.health == OK or self.health == SUSPECT:

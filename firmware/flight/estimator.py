@@ -33,7 +33,9 @@ _BIAS_SIGMA0 = 0.02  # [m/s^2] prior 1-sigma of the axial accelerometer bias
 _BIAS_RW = 0.0005  # [m/s^2/sqrt(s)] random walk of the bias
 _BIAS_DOUBT_RW = 0.02  # [m/s^2/sqrt(s)] random walk of the bias while altimeters doubt inertial
 _SLOPE = 0.1  # [1] rms terrain slope under the beam
+_SLOPE2 = _SLOPE * _SLOPE  # [1]
 _SLOPE_TIME = 1.0  # [s] correlation time of the terrain height seen while moving
+_NO_ANGLE = 10.0  # [rad] no cycle's attitude yet
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
@@ -114,6 +116,7 @@ class Estimator:
         self.pitch_dt = 0.0  # [rad s] sum of pitch * dt
         self.t_state_us = 0  # [us] since INIT, the time the state is for (the last cycle's)
         self.c = 1.0  # [1] the cosine of the last cycle's mean attitude
+        self.theta = _NO_ANGLE  # [rad] the last cycle's mean attitude
         self.v_ins = 0.0  # [m/s] inertial vertical velocity, slowly pulled to the filter's
         self.travel = 0.0  # [m] its integral since reset (stuck and kinematic checks)
         self.ins_sigma = 0.0  # [m/s] 1-sigma error of v_ins (bound)
@@ -173,14 +176,22 @@ class Estimator:
         # every cycle: t_s [s] and t_us [us] since INIT, dt [s] the interval since the last.
         # The state is propagated to now; an altimeter with no sample waiting is checked for
         # missing data (a waiting one is judged on the next frame).
-        s = sin(self.pitch_dt / dt)  # the mean attitude over the interval
+        theta = self.pitch_dt / dt  # [rad] the mean attitude over the interval
+        s = sin(theta)
         c = cos_of(s)
         self.c = c
         if dt != self._dt:
             self._set_dt(dt)
+        # the beam sweeps the terrain as the attitude turns: its footprint jumps over the
+        # ground by h dtheta / c^2 in the cycle, and the terrain it sees by the slope times that
+        q_sweep = 0.0  # [m^2]
+        if self.theta != _NO_ANGLE and theta != self.theta:
+            d = self.x[0] * (theta - self.theta) / (c * c)  # [m]
+            q_sweep = _SLOPE2 * (d * d)
+        self.theta = theta
         if self.x[3] != self.b_ref:
             self._correct_vx()
-        self._predict(dt, s, c)
+        self._predict(dt, s, c, q_sweep)
         self.b_ref = self.x[3]
         self.p_bb_ref = self.p[_BB]
         self.t_state_us = t_us
@@ -248,7 +259,7 @@ class Estimator:
             self.p_vx += a * (p_xb - self.p_xb)
             self.p_xb = p_xb
 
-    def _predict(self, dt, s, c):
+    def _predict(self, dt, s, c, q_sweep):
         # the state over the cycle's interval dt from the frames' sums (the velocity
         # increments rotated by the mean attitude: s, c its sine and cosine), then P
         x = self.x
@@ -304,6 +315,8 @@ class Estimator:
         # step's propagation, P_vx before)
         vx = self.vx
         p[_HH] = a_hh + dt_ahv - bp_ahb + (vx * vx + self.p_vx) * self._q_slope
+        if q_sweep:
+            p[_HH] += q_sweep
         p[_HV] = p[_VH] = a_hv - g * a_hb
         p[_HZ] = p[_ZH] = a_hz + dt_ahv - bp_ahb
         p[_HB] = p[_BH] = a_hb
