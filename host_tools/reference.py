@@ -409,6 +409,10 @@ class ReferenceModel:
             self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
             # sums over the frames since the last cycle: f_axial dt, f_lateral dt [m/s], pitch dt [rad s]
             self.dv_axial, self.dv_lateral, self.pitch_dt = self._zeros(), self._zeros(), self._zeros()
+            # ... of which the frames since the last fold (at one interval, frame_dt) are sums of
+            # the readings alone: f_axial, f_lateral [m/s^2], pitch [rad]; n_sum frames
+            self.sum_axial, self.sum_lateral, self.sum_pitch = self._zeros(), self._zeros(), self._zeros()
+            self.n_sum = np.zeros(n, dtype=np.int64)
             self.frame_dt = self._zeros()  # [s] the last frame's interval
             self.z_out = self._zeros()  # [m] the reported z (carried along vz between cycles)
             self.vz_out = self._zeros()  # [m/s] the reported vz (the last cycle's)
@@ -446,8 +450,9 @@ class ReferenceModel:
         self.p_bb_ref = np.where(w, prior[B, B], self.p_bb_ref).astype(dt_)
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
-        for a in ("dv_axial", "dv_lateral", "pitch_dt"):
+        for a in ("dv_axial", "dv_lateral", "pitch_dt", "sum_axial", "sum_lateral", "sum_pitch"):
             setattr(self, a, np.where(w, 0.0, getattr(self, a)).astype(dt_))
+        self.n_sum = np.where(w, 0, self.n_sum)
         self.t_state_us = np.where(w, 0, self.t_state_us)
         self.c_state = np.where(w, 1.0, self.c_state).astype(dt_)
         self.theta_prev = np.where(w, NO_ANGLE, self.theta_prev).astype(dt_)
@@ -462,9 +467,11 @@ class ReferenceModel:
         def add(name, value):
             setattr(self, name, np.where(run, getattr(self, name) + value, getattr(self, name)))
 
-        add("dv_axial", self.f_axial * dt)
-        add("dv_lateral", self.f_lateral * dt)
-        add("pitch_dt", pitch * dt)
+        self._fold(run & (dt != self.frame_dt))
+        add("sum_axial", self.f_axial)
+        add("sum_lateral", self.f_lateral)
+        add("sum_pitch", pitch)
+        self.n_sum = np.where(run, self.n_sum + 1, self.n_sum)
         d = self.vz_out * dt
         add("agl", d)
         add("z_out", d)
@@ -472,8 +479,18 @@ class ReferenceModel:
         self.radar.take(run, flags, radar_range, pitch, t_rel)
         self.lrf.take(run, flags, lrf_range, pitch, t_rel)
 
+    def _fold(self, where) -> None:
+        """Section 2, Frame: the readings summed at the interval frame_dt join the increments."""
+        w = where & (self.n_sum > 0)
+        for total, part in (("dv_axial", "sum_axial"), ("dv_lateral", "sum_lateral"), ("pitch_dt", "sum_pitch")):
+            setattr(self, total, np.where(w, getattr(self, total) + getattr(self, part) * self.frame_dt,
+                                          getattr(self, total)).astype(self.dtype))
+            setattr(self, part, np.where(w, 0.0, getattr(self, part)).astype(self.dtype))
+        self.n_sum = np.where(w, 0, self.n_sum)
+
     def _estimator_cycle(self, cyc, t_s, t_rel, dt) -> None:
         """Section 2, Cycle, for the runs in `cyc` (dt: the cycle's interval)."""
+        self._fold(cyc)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             theta = np.where(cyc, self.pitch_dt / dt, 0.0).astype(self.dtype)  # 1.
             s = np.sin(theta).astype(self.dtype)
@@ -1104,12 +1121,8 @@ class AidSource:
         faulty = m & (fault != NONE)
         self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
                      faulty & (fault == DISAGREE))
-        # (a noise fault against a noisier unit's calm is not outvoted: the terrain's roughness)
-        self._decide("outvote: other's meas_var <= meas_var", o.meas_var, self.meas_var, SCALE_H ** 2,
-                     faulty & (fault == NOISY))
         outvoted = (faulty & o.passing(t, faulty)
-                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio))
-                    & ((fault != NOISY) | (o.meas_var <= self.meas_var)))
+                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
         self._put(outvoted, n_pass=0)
         # a rate fault against a blunter rate test (the other's larger noise) is withheld
         self._decide("outvote: other's rate_var > rate_var", o.rate_var, self.rate_var, SCALE_V ** 2,

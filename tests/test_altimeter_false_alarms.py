@@ -87,7 +87,7 @@ def test_dispersed_run_with_a_noisier_radar_lands_without_a_false_alarm():
     assert [c for c in summ["faults_declared"] if c["state"] in ("rejected", "failed")] == []
 
 
-@pytest.mark.parametrize("seed", [307626447, 1643808960, 3337168825])
+@pytest.mark.parametrize("seed", [307626447, 333979696, 3337168825])
 def test_dispersed_runs_over_rough_ground_turning_high_up_keep_the_range_finder(seed):
     # GIVEN dispersed nominal-rough runs whose attitude turns at 0.1-0.3 rad/s 2-3 km up just
     # as the range finder acquires: its beam's footprint jumps tens of metres a cycle over

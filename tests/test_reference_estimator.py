@@ -38,7 +38,8 @@ def test_the_prediction_is_F_P_Ft_plus_the_documented_process_noise(dt, pitch):
     p_vx_before = model.p_vx.copy()
     # WHEN one prediction over the cycle's interval dt runs
     s, c = np.full(n, np.sin(pitch)), np.full(n, np.cos(pitch))
-    model._predict(np.ones(n, dtype=bool), np.full(n, dt), s, c)
+    q_sweep = np.linspace(0.0, 3.0, n)  # [m^2] the terrain under a beam that turned
+    model._predict(np.ones(n, dtype=bool), np.full(n, dt), s, c, q_sweep)
     # THEN P equals F P F^T + Q written with matrices (section 2, step 2)
     c0 = np.cos(pitch)
     f = np.array([[1, dt, 0, -0.5 * c0 * dt * dt], [0, 1, 0, -c0 * dt],
@@ -46,7 +47,7 @@ def test_the_prediction_is_F_P_Ft_plus_the_documented_process_noise(dt, pitch):
     ax = -(2.0 - 0.0) * np.sin(pitch)  # f_lateral 0, bias 0
     vx = vx_before + ax * dt
     for i in range(n):
-        q = np.diag([ref.SLOPE ** 2 * (vx[i] ** 2 + p_vx_before[i]) * ref.SLOPE_TIME * dt,
+        q = np.diag([ref.SLOPE ** 2 * (vx[i] ** 2 + p_vx_before[i]) * ref.SLOPE_TIME * dt + q_sweep[i],
                      ref.ACC_PSD ** 2 * dt, 0.0, ref.BIAS_RW ** 2 * dt])
         expected = f @ p[i] @ f.T + q
         got = model.P[:, :, i]

@@ -19,8 +19,6 @@ import math
 
 from micropython import const
 
-from flight.fmath import cos_of, sin
-
 # health states (wire)
 NOT_ACQUIRED = const(0)
 OK = const(1)
@@ -103,16 +101,19 @@ class Altimeter:
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
         self.edge = _MARGIN_FRACTION * max_range  # [m] readings this near the window's edges may be missing
-        # the samples waiting to be judged: slant range [m], the attitude of the frame
-        # [rad], its time [us] since INIT (preallocated: a frame only stores references)
+        # the samples waiting to be judged: slant range [m], the sine and cosine of the
+        # frame's attitude, its time [us] since INIT (preallocated: a frame only stores
+        # references)
         self.w_range = [0.0] * MAX_WAITING
-        self.w_pitch = [0.0] * MAX_WAITING
+        self.w_sin = [0.0] * MAX_WAITING
+        self.w_cos = [1.0] * MAX_WAITING
         self.w_t_us = [0] * MAX_WAITING
         self.waiting = 0  # [samples] waiting to be judged
         self.reset()
 
-    def take(self, flags, rng, pitch, t_us):
-        # a frame's reading, flags and range as the core left them
+    def take(self, flags, rng, s, c, t_us):
+        # a frame's reading, flags and range as the core left them; s, c the sine and
+        # cosine of its attitude (the estimator's, once for both altimeters)
         if flags & self.bad_bit:
             self.bad_seen = True
         if flags & self.valid_bit and flags & self.new_bit:
@@ -122,7 +123,8 @@ class Altimeter:
             else:
                 i = MAX_WAITING - 1
             self.w_range[i] = rng
-            self.w_pitch[i] = pitch
+            self.w_sin[i] = s
+            self.w_cos[i] = c
             self.w_t_us[i] = t_us
 
     def arrived(self, t_us, this_frame):
@@ -140,7 +142,8 @@ class Altimeter:
         left = self.waiting - n
         for k in range(left):
             self.w_range[k] = self.w_range[n + k]
-            self.w_pitch[k] = self.w_pitch[n + k]
+            self.w_sin[k] = self.w_sin[n + k]
+            self.w_cos[k] = self.w_cos[n + k]
             self.w_t_us[k] = self.w_t_us[n + k]
         self.waiting = left
 
@@ -235,8 +238,8 @@ class Altimeter:
 
         # a new valid sample: the vertical height it measures, carried from its frame to
         # now along vz, and the innovation
-        s = sin(self.w_pitch[i])
-        c = cos_of(s)
+        s = self.w_sin[i]
+        c = self.w_cos[i]
         sig = self.noise_m + self.noise_fraction * rng  # [m]
         e_att = rng * s * _PITCH_SIGMA  # [m]
         r_var = sig * sig * c * c + e_att * e_att  # [m^2]
@@ -293,19 +296,19 @@ class Altimeter:
                 and abs(self.mean) > self._mean_limit(rng, c, s_sigma, other):
             fault = DISAGREE
         if fault != NONE:
-            # the other altimeter and inertial motion agree, this one does not: outvoted,
-            # unless the other's test is the blunter one (its noise is larger): that it
-            # passes then says nothing against this one, which sees the same terrain
-            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
-                    and (fault != NOISY or other.meas_var <= self.meas_var):
+            # the other altimeter and inertial motion agree, this one does not: outvoted;
+            # but a rate fault against a blunter rate test (the other's noise is larger)
+            # is only withheld: that the other passes then says nothing against this one,
+            # which sees the same terrain
+            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
                 self.n_pass = 0
                 if fault == RATE and other.rate_var > self.rate_var:
                     if self.health == OK or self.health == SUSPECT:
-                        self._set(SUSPECT, RATE)  # withheld
+                        self._set(SUSPECT, RATE)
                     return ACT_NONE
                 self._set(REJECTED, fault)
                 return ACT_NONE
-            # alone (or noisy against a noisier unit): the best there is; fused, down-weighted if noisy
+            # alone: it is the best there is; fused, down-weighted if noisy
             if fault == NOISY:
                 self.r_scale = self.noise
                 if self.health == OK or self.health == SUSPECT:

@@ -26,6 +26,7 @@ from flight.fmath import cos_of, sin
 
 G_MOON = 1.62  # [m/s^2]
 RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
+_NEW = wire.RADAR_NEW | wire.LRF_NEW  # a sample in a frame
 LRF_BAD = 64  # core.LRF_BAD
 
 _ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise (IMU noise and attitude error)
@@ -92,7 +93,8 @@ class Estimator:
         self._keep_xb = 1.0  # [1] 1 - dt / _T_XB
         self._q_vv = 0.0  # [(m/s)^2] process noise of vz over dt
         self._q_bb = 0.0  # [(m/s^2)^2] bias random walk over dt
-        self._frame_dt = -1.0  # [s] the frame interval _q_doubt is for (-1: none yet)
+        self._frame_dt = -1.0  # [s] the frame interval _q_doubt and _carry are for (-1: none yet)
+        self._carry = 0.0  # [m] vz * _frame_dt: the reported height's change in a frame
         self._q_doubt = 0.0  # [(m/s^2)^2] bias random walk over a frame of doubt about inertial data
         self._q_slope = 0.0  # [s^2] terrain seen while moving: P_hh grows by (vx^2 + P_vx) times this
         self._q_lat = 0.0  # [m/s * m/s^2] lateral bias variance times dt
@@ -114,6 +116,12 @@ class Estimator:
         self.dv_axial = 0.0  # [m/s] sum of f_axial * dt over the frames since the last cycle
         self.dv_lateral = 0.0  # [m/s] sum of f_lateral * dt
         self.pitch_dt = 0.0  # [rad s] sum of pitch * dt
+        # ... of which the frames since the last fold, at one interval _frame_dt, are still
+        # sums of the readings alone (one product per sum at the fold, not one per frame)
+        self.sum_axial = 0.0  # [m/s^2]
+        self.sum_lateral = 0.0  # [m/s^2]
+        self.sum_pitch = 0.0  # [rad]
+        self.n_sum = 0  # [frames] in those sums
         self.t_state_us = 0  # [us] since INIT, the time the state is for (the last cycle's)
         self.c = 1.0  # [1] the cosine of the last cycle's mean attitude
         self.theta = _NO_ANGLE  # [rad] the last cycle's mean attitude
@@ -160,22 +168,31 @@ class Estimator:
         # every frame: dt [s], the last good inertial and attitude readings, the sanitised
         # flags and ranges, t_us [us] since INIT (the time stamp of a sample)
         if dt != self._frame_dt:
+            self._fold()
             self._frame_dt = dt
             self._q_doubt = _BIAS_DOUBT_RW * _BIAS_DOUBT_RW * dt
-        self.dv_axial += f_axial * dt
-        self.dv_lateral += f_lateral * dt
-        self.pitch_dt += pitch * dt
+            self._carry = self.vz * dt
+        self.sum_axial += f_axial
+        self.sum_lateral += f_lateral
+        self.sum_pitch += pitch
+        self.n_sum += 1
         # the height reported between cycles is the last cycle's carried along its vz
-        d = self.vz * dt
-        self.agl += d
-        self.z += d
-        self.radar.take(flags, radar_range, pitch, t_us)
-        self.lrf.take(flags, lrf_range, pitch, t_us)
+        self.agl += self._carry
+        self.z += self._carry
+        s = 0.0
+        c = 1.0
+        if flags & _NEW:
+            # a sample arrives: the sine and cosine of its attitude, once for both altimeters
+            s = sin(pitch)
+            c = cos_of(s)
+        self.radar.take(flags, radar_range, s, c, t_us)
+        self.lrf.take(flags, lrf_range, s, c, t_us)
 
     def cycle(self, t_s, t_us, dt):
         # every cycle: t_s [s] and t_us [us] since INIT, dt [s] the interval since the last.
         # The state is propagated to now; an altimeter with no sample waiting is checked for
         # missing data (a waiting one is judged on the next frame).
+        self._fold()
         theta = self.pitch_dt / dt  # [rad] the mean attitude over the interval
         s = sin(theta)
         c = cos_of(s)
@@ -232,6 +249,18 @@ class Estimator:
         if doubt:
             # each sample that doubts inertial data frees the bias for one frame interval
             self.p[_BB] += self._q_doubt if doubt == 1 else doubt * self._q_doubt
+
+    def _fold(self):
+        # the readings summed at the interval _frame_dt join the sums of increments
+        if self.n_sum:
+            f = self._frame_dt
+            self.dv_axial += self.sum_axial * f
+            self.dv_lateral += self.sum_lateral * f
+            self.pitch_dt += self.sum_pitch * f
+            self.sum_axial = 0.0
+            self.sum_lateral = 0.0
+            self.sum_pitch = 0.0
+            self.n_sum = 0
 
     def _set_dt(self, dt):
         # the terms of a cycle that depend on its interval dt alone
@@ -398,6 +427,7 @@ class Estimator:
         self.agl = x[0]
         self.agl_sigma = math.sqrt(p[_HH])
         self.vz = x[1]
+        self._carry = self.vz * self._frame_dt
         self.vz_sigma = math.sqrt(p[_VV])
         self.z = x[2]
         self.z_sigma = math.sqrt(p[_ZZ])
