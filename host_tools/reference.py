@@ -405,7 +405,8 @@ class ReferenceModel:
             self.P = np.zeros((4, 4, n), dtype=dt_)  # covariance of (h, vz, z, b)
             self.vx, self.p_vx, self.p_vxb = self._zeros(), self._zeros(), self._zeros()
             self.p_xb = self._zeros()  # [m/s * m/s^2] covariance of vx and the axial bias b
-            self.b_ref, self.p_bb_ref = self._zeros(), self._zeros()  # b and P_bb after the last cycle's propagation
+            # b and P_bb after the last cycle's propagation
+            self.b_ref, self.p_bb_ref = self._zeros(), self._zeros()
             self.v_ins, self.travel = self._zeros(), self._zeros()  # [m/s], [m]
             # sums over the frames since the last cycle: f_axial dt, f_lateral dt [m/s], pitch dt [rad s]
             self.dv_axial, self.dv_lateral, self.pitch_dt = self._zeros(), self._zeros(), self._zeros()
@@ -482,7 +483,8 @@ class ReferenceModel:
     def _fold(self, where) -> None:
         """Section 2, Frame: the readings summed at the interval frame_dt join the increments."""
         w = where & (self.n_sum > 0)
-        for total, part in (("dv_axial", "sum_axial"), ("dv_lateral", "sum_lateral"), ("pitch_dt", "sum_pitch")):
+        pairs = (("dv_axial", "sum_axial"), ("dv_lateral", "sum_lateral"), ("pitch_dt", "sum_pitch"))
+        for total, part in pairs:
             setattr(self, total, np.where(w, getattr(self, total) + getattr(self, part) * self.frame_dt,
                                           getattr(self, total)).astype(self.dtype))
             setattr(self, part, np.where(w, 0.0, getattr(self, part)).astype(self.dtype))
@@ -612,7 +614,8 @@ class ReferenceModel:
         lat = LAT_BIAS_SIGMA * LAT_BIAS_SIGMA
         e = s * dt  # the axial bias enters vx by e
         a_xb = self.p_xb * (1.0 - dt / T_XB) + e * P[B, B]
-        p_vx = self.p_vx + dt * (2.0 * self.p_vxb + dt * lat) + ACC_PSD * ACC_PSD * dt + e * (self.p_xb + a_xb)
+        p_vx = (self.p_vx + dt * (2.0 * self.p_vxb + dt * lat) + ACC_PSD * ACC_PSD * dt
+                + e * (self.p_xb + a_xb))
         self.p_vx = np.where(run, p_vx, self.p_vx)
         self.p_xb = np.where(run, a_xb, self.p_xb)
         self.p_vxb = np.where(run, self.p_vxb + dt * lat, self.p_vxb)
