@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from host_tools import wire
-from host_tools.reference import FLOAT_FIELDS, SENSOR_KEYS, ReferenceModel, priors_from
+from host_tools.reference import FLOAT_FIELDS, GATE, SENSOR_KEYS, ReferenceModel, priors_from
 
 # The natural size of each float field: the absolute floor of its tolerance is a multiple of it.
 FIELD_SCALE = {
@@ -44,6 +44,8 @@ FIELD_SCALE = {
     "mass": 1e3,  # [kg]
     "radar_test_ratio": 1.0, "lrf_test_ratio": 1.0,  # [1]
 }
+# an altimeter's test ratio, and the range its innovation is made of (docs/reference.md)
+_RATIO_SOURCE = {"radar_test_ratio": "radar_range", "lrf_test_ratio": "lrf_range"}
 EXACT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason",
                 "fault_flags", "steps")
 COUNTER_FIELDS = ("rx_errors", "frames_rejected")  # the link's: increments from the first command
@@ -62,6 +64,16 @@ class Tolerance:
 
     def bound(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.rel * np.maximum(np.abs(a), np.abs(b)) + self.floor * FIELD_SCALE[name]
+
+    def ratio_bound(self, a: np.ndarray, b: np.ndarray, heights: np.ndarray,
+                    innov_var: np.ndarray) -> np.ndarray:
+        """The part of a test ratio's bound that its innovation's cancellation adds: the ratio is
+        nu^2 / (GATE^2 S), nu a difference of heights of size `heights` [m], each within rel of
+        itself, so the ratio is within 2 sqrt(ratio) rel heights / (GATE sqrt(S)) of itself."""
+        ratio = np.maximum(np.maximum(a, b), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            extra = 2.0 * np.sqrt(ratio) * self.rel * heights / (GATE * np.sqrt(innov_var))
+        return np.where(np.isfinite(extra) & (innov_var > 0.0), extra, 0.0)
 
 
 DOUBLE = Tolerance("double", np.float64, rel=1e-9, floor=1e-9, flip=1e-9)
@@ -277,6 +289,11 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 with np.errstate(invalid="ignore", over="ignore"):
                     d = np.abs(t - m)
                     bound = tol.bound(name, t, m)
+                    if name in _RATIO_SOURCE:
+                        rng = np.abs(svals[_RATIO_SOURCE[name]][k])
+                        heights = rng + np.maximum(np.abs(tvals["agl"][k]), np.abs(out["agl"]))
+                        var = out[name.replace("test_ratio", "innov_var")]
+                        bound = bound + tol.ratio_bound(t, m, heights, var)
                     same = (t == m) | (np.isnan(t) & np.isnan(m))
                     ok = same | (d <= bound)
                     r_ = np.where(both & ~same & np.isfinite(d), d / bound, 0.0)

@@ -306,6 +306,9 @@ class ReferenceModel:
         out["near_margin"] = self._near_margin
         out["near_value"] = self._near_value
         out["near_threshold"] = self._near_threshold
+        # the variance of each test ratio's innovation (its tolerance allows for cancellation)
+        out["radar_innov_var"] = self.radar.innov_var
+        out["lrf_innov_var"] = self.lrf.innov_var
         return out
 
     def _core_step(self, frames, t_us, run) -> None:

@@ -75,3 +75,22 @@ def test_replay_against_a_perturbed_recording_exits_1_naming_step_field_and_fram
     # THEN exit 1 with the first diverging step, the field, both values and the frame
     assert code == 1
     assert "step 7" in err and "field steps: target 8, model 7" in err and "SENSOR seq=" in err
+
+
+def test_a_test_ratio_is_allowed_the_cancellation_of_its_innovation_and_no_more():
+    # GIVEN the one command of a 2,000-case campaign that differed (case 502, 1.5 km up, the
+    # attitude not believed for a minute): the range finder's test ratio 0.0521118284 on the
+    # firmware, 0.0521118297 in the model, 2.5e-8 of itself, above the plain bound (1e-9)
+    import numpy as np
+
+    from host_tools.compare import DOUBLE
+    t, m = np.array([0.05211182839932409]), np.array([0.05211182972458254])
+    plain = DOUBLE.bound("lrf_test_ratio", t, m)
+    assert abs(t - m)[0] > plain[0]
+    # WHEN the bound allows for its innovation being a difference of 1.5 km heights (each
+    # within 1e-9 of itself) over sqrt(S) = 0.8 m
+    heights, s_var = np.array([1535.0 + 1531.0]), np.array([0.64])
+    bound = plain + DOUBLE.ratio_bound(t, m, heights, s_var)
+    # THEN that difference is within it, and one of 1e-5 (a wrong innovation) is not
+    assert abs(t - m)[0] <= bound[0]
+    assert 1e-5 > bound[0]
