@@ -26,8 +26,8 @@ from flight.fmath import cos_of, sin
 
 G_MOON = 1.62  # [m/s^2]
 RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
-_NEW = wire.RADAR_NEW | wire.LRF_NEW  # a sample in a frame
 LRF_BAD = 64  # core.LRF_BAD
+_NEW = wire.RADAR_NEW | wire.LRF_NEW  # the new-sample bits of a frame
 
 _ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise (IMU noise and attitude error)
 _BIAS_SIGMA0 = 0.02  # [m/s^2] prior 1-sigma of the axial accelerometer bias
