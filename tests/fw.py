@@ -1,9 +1,10 @@
 """Run firmware code on both targets from a test.
 
 `run_in_vm(code)` runs a snippet inside the MicroPython VM with the firmware image at
-/flash (on sys.path), and returns what it printed. `import_firmware()` imports the same
-files in CPython. A test that checks firmware behaviour should do both: the snippet
-prints its results (e.g. as repr of a tuple of floats) and the test compares them.
+/flash (on sys.path), and returns what it printed; `run_in_cpython(code)` the same here.
+`import_firmware()` imports the same files in CPython. A test that checks firmware
+behaviour should do both: the snippet prints its results (e.g. as repr of a tuple of
+floats) and the test compares them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ def run_in_vm(code: str, stdin: bytes = b"", timeout: float = 300.0) -> str:
         raise AssertionError(
             f"MicroPython VM exited with {r.returncode}:\n{r.stderr.decode('utf-8', 'replace')[-3000:]}")
     return r.stdout.decode("utf-8", "replace")
+
+
+def run_in_cpython(code: str) -> str:
+    """The same snippet in this interpreter (the firmware imported): what it printed."""
+    import contextlib
+    import io
+
+    import_firmware()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(code, {})  # noqa: S102 - our own snippet
+    return buf.getvalue()
 
 
 def import_firmware() -> None:

@@ -87,8 +87,10 @@ def test_dispersed_run_with_a_noisier_radar_lands_without_a_false_alarm():
     assert [c for c in summ["faults_declared"] if c["state"] in ("rejected", "failed")] == []
 
 
-@pytest.mark.parametrize("seed", [307626447, 333979696, 3337168825])
-def test_dispersed_runs_over_rough_ground_turning_high_up_keep_the_range_finder(seed):
+@pytest.mark.parametrize("target, seed", [("cpython", 307626447), ("cpython", 333979696),
+                                          ("cpython", 3337168825),
+                                          pytest.param("vm", 307626447, marks=pytest.mark.vm)])
+def test_dispersed_runs_over_rough_ground_turning_high_up_keep_the_range_finder(target, seed):
     # GIVEN dispersed nominal-rough runs whose attitude turns at 0.1-0.3 rad/s 2-3 km up just
     # as the range finder acquires: its beam's footprint jumps tens of metres a cycle over
     # rough ground and both altimeters see the terrain move; the range finder's tests, judged
@@ -96,15 +98,16 @@ def test_dispersed_runs_over_rough_ground_turning_high_up_keep_the_range_finder(
     # outvoted it (rate, noisy; 32 of 200 runs declared it rejected)
     from pathlib import Path
 
-    from host_tools.targets import CPythonTarget
+    from host_tools.targets import open_target
     from sim_harness.closedloop import run_scenario
     from sim_harness.montecarlo import disperse
     from sim_harness.report import summarize
     from sim_harness.scenario import load_scenario
 
     base = load_scenario(Path(__file__).parent.parent / "sim_harness/scenarios/nominal-rough.toml")
-    # WHEN the firmware flies one in closed loop
-    summ = summarize(run_scenario(disperse(base, seed), CPythonTarget()))
+    # WHEN the firmware flies one in closed loop (in CPython, or in the MicroPython VM)
+    with open_target(target) as t:
+        summ = summarize(run_scenario(disperse(base, seed), t))
     # THEN it lands and neither altimeter is ever rejected or failed
     assert summ["outcome"] == "landed"
     assert [c for c in summ["faults_declared"] if c["state"] in ("rejected", "failed")] == []
