@@ -1116,7 +1116,7 @@ class AidSource:
         self._decide("test_ratio > 1", ratio, 1.0, 1.0, m)
         out = m & (ratio > 1.0)
         if out.any():
-            act = np.where(out, self._outlier(out, t, nu, r_var, o), act)
+            act = np.where(out, self._outlier(out, t, nu, r_var, hm - travel, v_var, o), act)
         m &= ~out
         # 6. inside the gate
         self._put(m, n_step=0)
@@ -1183,8 +1183,9 @@ class AidSource:
         return np.select([m & noisy, rate & ~common, rest & (np.abs(self.mean) > mean_limit)],
                          [NOISY, RATE, DISAGREE], NONE)
 
-    def _outlier(self, m, t, nu, r_var, o):
-        """A sample outside the gate: a spike, a sick altimeter or a terrain step."""
+    def _outlier(self, m, t, nu, r_var, o_k, v_var, o):
+        """A sample outside the gate: a spike, a sick altimeter or a terrain step; o_k [m] its
+        measured height minus inertial travel, v_var [(m/s)^2] the inertial velocity's variance."""
         act = np.zeros(self.model.n, dtype=np.int64)
         self._put(m, n_pass=0)
         d = nu - self.step_mean
@@ -1197,7 +1198,15 @@ class AidSource:
         self._put(m & ~joins, t_step=t)
         mature = m & (self.n_step >= STEP_N) & (t - self.t_step >= STEP_S)
         v = o.vote(t, self.t_step, self.step_mean, r_var, mature)
-        disagree = mature & (v == VOTE_DISAGREE)
+        # a disagreement is this unit's fault if it reads higher, was distrusted already, or its
+        # own readings moved against inertial motion; else (it reads lower and did not move) the
+        # data cannot tell which is right: brake for the lower (as if alone)
+        vetoed = mature & (v == VOTE_DISAGREE)
+        self._decide("veto: step_mean > 0", self.step_mean, 0.0, SCALE_H, vetoed)
+        disagree = vetoed & ((self.step_mean > 0.0) | (self.health == REJECTED)
+                             | self._moved(vetoed & (self.step_mean <= 0.0) & (self.health != REJECTED),
+                                           t, o_k, r_var, v_var))
+        v = np.where(vetoed & ~disagree, VOTE_ALONE, v)
         self._set(disagree, REJECTED, DISAGREE)
         terrain = mature & ~disagree & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
                                         | (t - self.t_step >= STEP_S + STEP_WAIT_S))
@@ -1208,6 +1217,17 @@ class AidSource:
         held = m & ~disagree & ~terrain & ((self.health == OK) | (self.health == SUSPECT))
         self._set(held, SUSPECT, np.where(self.n_step == 1, INNOVATION, TERRAIN_STEP))
         return act
+
+    def _moved(self, m, t, o_k, r_var, v_var):
+        """Its readings moved against inertial motion since its last sample inside the gate (the
+        fast low-pass of the kinematic offset, its age carrying the inertial velocity's error);
+        never without such a sample."""
+        age = t - self.t_fast
+        d = o_k - self.o_fast
+        lim = GATE2 * (2.0 * r_var + v_var * age * age)
+        seen = self.n_kin > 0
+        self._decide("veto: own readings moved", np.abs(d), np.sqrt(lim), SCALE_H, m & seen)
+        return seen & (d * d > lim)
 
     def _no_sample(self, m, t, h, c, p_hh) -> None:
         """No valid sample in this frame: a fault only if one was expected for a while."""

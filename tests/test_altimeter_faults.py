@@ -16,10 +16,13 @@ START = 10.0  # [s] the fault starts (true height about 1540 m: both altimeters 
 CASES = {
     "stuck": (sim.stuck(START), 0.5, {STUCK}),
     "bias": (sim.bias(START, 30.0), 0.0, {DISAGREE, NOISY}),
+    # reading short: lower, but its own readings stepped against inertial motion
+    "bias-short": (sim.bias(START, -30.0), 0.0, {DISAGREE, NOISY}),
     "drift": (sim.drift(START, 5.0), None, {RATE, DISAGREE}),
     "noise": (sim.noise(START, 20.0), 0.0, {NOISY}),
     "spikes": (sim.spikes(START, 200.0, 4), 1.0, {NOISY}),
     "scale": (sim.scale(START, 1.1), 0.0, {DISAGREE, RATE, NOISY}),
+    "scale-short": (sim.scale(START, 0.9), 0.0, {DISAGREE, RATE, NOISY}),
     "dropout": (sim.dropout(START), 0.5, {NO_DATA}),
 }
 SIGMA = {"radar": (0.5, 0.003), "lrf": (0.1, 0.0005)}
