@@ -803,13 +803,26 @@ class ReferenceModel:
                          clamp(k_fit, K_LOW_PROP, K_SIGMA)).astype(self.dtype)
             h = agl - k * sig
 
-            # 8. vertical-speed profile
+            # 8. vertical-speed profile; the tilt limit at this height (for 10 as well)
+            t_max = np.where(h <= H_THETA_LOW, self.dtype.type(THETA_LOW),
+                             np.where(h >= H_THETA_HIGH, self.dtype.type(THETA_HIGH),
+                                      THETA_LOW + (THETA_HIGH - THETA_LOW) * (h - H_THETA_LOW)
+                                      / (H_THETA_HIGH - H_THETA_LOW))).astype(self.dtype)
             dh = h - H_TERMINAL
             up = dh > 0.0
             dec("profile: h > H_TERMINAL", h, H_TERMINAL, SCALE_H, run & ~td)
-            vz_ref = np.where(up, -np.sqrt(v_fin * v_fin + 2.0 * a_ref * np.where(up, dh, 0.0)),
-                              -v_fin).astype(self.dtype)
-            a_ff = np.where(up, clamp(a_ref * vz / vz_ref, 0.0, FF_MAX * a_ref), 0.0).astype(self.dtype)
+            dh_up = np.where(up, dh, 0.0).astype(self.dtype)
+            v2 = (v_fin * v_fin + 2.0 * a_ref * dh_up).astype(self.dtype)
+            # the horizontal speed must be gone before the ground: no faster than dh over the
+            # time the tilt limit here needs to null vx (a_x >= G_MOON t_max)
+            q = (G_MOON * t_max * dh_up).astype(self.dtype)
+            wait = up & (v2 * (vx * vx) > q * q)
+            dec("profile: sqrt(v2) |vx| > q", np.sqrt(v2) * np.abs(vx), q, SCALE_V * SCALE_V, run & ~td & up)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v_wait = np.maximum(q / np.abs(vx), v_fin)
+            v_mag = np.where(wait, v_wait, np.sqrt(v2))
+            vz_ref = np.where(up, -v_mag, -v_fin).astype(self.dtype)
+            a_ff = np.where(up & ~wait, clamp(a_ref * vz / vz_ref, 0.0, FF_MAX * a_ref), 0.0).astype(self.dtype)
 
             # 9. throttle law
             e = vz_ref - vz
@@ -844,10 +857,6 @@ class ReferenceModel:
             a_x = clamp(a_x, -a_lim, a_lim)
             a_zt = np.maximum(np.maximum(a_z, self.u_min * a_max), A_Z_MIN)
             theta = atan1(-a_x / a_zt)
-            t_max = np.where(h <= H_THETA_LOW, self.dtype.type(THETA_LOW),
-                             np.where(h >= H_THETA_HIGH, self.dtype.type(THETA_HIGH),
-                                      THETA_LOW + (THETA_HIGH - THETA_LOW) * (h - H_THETA_LOW)
-                                      / (H_THETA_HIGH - H_THETA_LOW))).astype(self.dtype)
             pitch_new = ratelim(clamp(theta, -t_max, t_max), self.pitch_cmd, PITCH_RATE, dt)
             pitch_td = ratelim(self.dtype.type(0.0), self.pitch_cmd, PITCH_RATE, dt)
         finally:

@@ -73,22 +73,38 @@ def test_altitude_unknown_higher_up_still_descends_at_the_safe_rate():
 
 
 def test_faster_than_the_profile_means_more_thrust():
-    # GIVEN the same height, once on the profile and once 20 m/s faster
-    slow = run(make(), Est(agl=1500.0, vz=-40.0), 30)
-    fast = run(make(), Est(agl=1500.0, vz=-60.0), 30)
+    # GIVEN the same height, once on the profile and once 20 m/s faster (no speed across)
+    slow = run(make(vx=0.0), Est(agl=1500.0, vz=-40.0, vx=0.0), 30)
+    fast = run(make(vx=0.0), Est(agl=1500.0, vz=-60.0, vx=0.0), 30)
     # THEN the faster one throttles harder
     assert fast.throttle > slow.throttle
 
 
+@pytest.mark.parametrize("vx", [25.0, -25.0])
+def test_the_descent_waits_for_the_horizontal_speed(vx):
+    # GIVEN 400 m up, once nearly still across and once 25 m/s across (either way)
+    still = run(make(agl=400.0, vz=-20.0, vx=0.1), Est(agl=400.0, agl_sigma=1.0, vz=-20.0, vx=0.1), 1)
+    fast = run(make(agl=400.0, vz=-20.0, vx=vx), Est(agl=400.0, agl_sigma=1.0, vz=-20.0, vx=vx), 1)
+    # THEN the still one follows the braking curve, and the fast one descends no faster than
+    # the height left over the time the tilt limit there needs to null vx
+    dh = still.h_low - 5.0
+    a_ref = 0.6 * (1600.0 / 540.0 - 1.62)
+    assert still.vz_ref == pytest.approx(-math.sqrt(0.8**2 + 2.0 * a_ref * dh))
+    a_x = 1.62 * 0.6  # [m/s^2] above 300 m the limit is 0.6 rad
+    assert fast.vz_ref == pytest.approx(-dh * a_x / 25.0, rel=1e-9)
+    assert still.vz_ref < fast.vz_ref < -0.8
+
+
 def test_pitch_brakes_the_horizontal_speed_and_is_small_near_the_ground():
-    # GIVEN a lander moving downrange (+x) high up and one near the ground
-    high = run(make(), Est(agl=2000.0, vx=30.0), 200)
+    # GIVEN a lander moving downrange (+x) high up (descending at the rate the horizontal
+    # speed allows: 2 km over the 53 s it needs) and one near the ground
+    high = run(make(), Est(agl=2000.0, vz=-35.0, vx=30.0), 200)
     low = run(make(agl=8.0), Est(agl=8.0, agl_sigma=0.3, vz=-1.0, vx=5.0), 200)
     # THEN pitch is positive (thrust toward -x); near the ground at most 0.1 rad
     assert high.pitch_cmd > 0.2
     assert 0.0 < low.pitch_cmd <= 0.1 + 1e-12
     # AND moving the other way pitches the other way
-    back = run(make(), Est(agl=2000.0, vx=-30.0), 200)
+    back = run(make(), Est(agl=2000.0, vz=-35.0, vx=-30.0), 200)
     assert back.pitch_cmd == pytest.approx(-high.pitch_cmd)
 
 

@@ -268,11 +268,29 @@ class Guidance:
         h = h3 if k == _K_SIGMA else agl - k * sig  # [m]
         self.k_sigma = k
         self.h_low = h
+        if h <= _H_THETA_LOW:  # the tilt limit at this height (step 6)
+            t_max = _THETA_LOW
+        elif h >= _H_THETA_HIGH:
+            t_max = _THETA_HIGH
+        else:
+            t_max = _THETA_LOW + _THETA_SPAN * (h - _H_THETA_LOW) / _H_SPAN
         dh = h - H_TERMINAL
         if dh > 0.0:
-            v_mag = math.sqrt(v_fin * v_fin + 2.0 * a_ref * dh)  # [m/s] = -vz_ref
-            vz_ref = -v_mag
-            a_ff = clamp(a_ref * vz / vz_ref, 0.0, _FF_MAX * a_ref)
+            v2 = v_fin * v_fin + 2.0 * a_ref * dh  # [(m/s)^2]
+            # the horizontal speed must be gone before the ground: descend no faster than dh
+            # over the time the tilt limit here needs to null vx (a_x >= G_MOON t_max)
+            vx = self.vx
+            q = G_MOON * t_max * dh  # [m^2/s^2]
+            if v2 * (vx * vx) > q * q:
+                v_mag = q / abs(vx)
+                if v_mag < v_fin:
+                    v_mag = v_fin
+                vz_ref = -v_mag
+                a_ff = 0.0  # off the braking curve: no deceleration to feed forward
+            else:
+                v_mag = math.sqrt(v2)  # [m/s] = -vz_ref
+                vz_ref = -v_mag
+                a_ff = clamp(a_ref * vz / vz_ref, 0.0, _FF_MAX * a_ref)
         else:
             v_mag = v_fin
             vz_ref = -v_fin
@@ -308,12 +326,6 @@ class Guidance:
         if a_zt < _A_Z_MIN:
             a_zt = _A_Z_MIN
         theta = atan1(b / a_zt)
-        if h <= _H_THETA_LOW:
-            t_max = _THETA_LOW
-        elif h >= _H_THETA_HIGH:
-            t_max = _THETA_HIGH
-        else:
-            t_max = _THETA_LOW + _THETA_SPAN * (h - _H_THETA_LOW) / _H_SPAN
         if theta > t_max:
             theta = t_max
         elif theta < 0.0 and -theta > t_max:
