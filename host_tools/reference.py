@@ -822,7 +822,8 @@ class ReferenceModel:
                 v_wait = np.maximum(q / np.abs(vx), v_fin)
             v_mag = np.where(wait, v_wait, np.sqrt(v2))
             vz_ref = np.where(up, -v_mag, -v_fin).astype(self.dtype)
-            a_ff = np.where(up & ~wait, clamp(a_ref * vz / vz_ref, 0.0, FF_MAX * a_ref), 0.0).astype(self.dtype)
+            a_ff = np.where(up & ~wait, clamp(a_ref * vz / vz_ref, 0.0, FF_MAX * a_ref),
+                            0.0).astype(self.dtype)
 
             # 9. throttle law
             e = vz_ref - vz
