@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from host_tools import wire
-from host_tools.reference import FLOAT_FIELDS, GATE, SENSOR_KEYS, ReferenceModel, priors_from
+from host_tools.reference import FLOAT_FIELDS, G_MOON, GATE, SENSOR_KEYS, ReferenceModel, priors_from
 
 # The natural size of each float field: the absolute floor of its tolerance is a multiple of it.
 FIELD_SCALE = {
@@ -61,6 +61,7 @@ class Tolerance:
     rel: float  # [1] relative part
     floor: float  # [1] absolute floor, as a fraction of FIELD_SCALE
     flip: float  # [1] a decision closer than this (|value − threshold| / scale) may flip
+    speed_gain: float = 0.0  # [s/m] throttle per unit of its speed reference (throttle_bound)
 
     def bound(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.rel * np.maximum(np.abs(a), np.abs(b)) + self.floor * FIELD_SCALE[name]
@@ -75,8 +76,17 @@ class Tolerance:
             extra = 2.0 * np.sqrt(ratio) * self.rel * heights / (GATE * np.sqrt(innov_var))
         return np.where(np.isfinite(extra) & (innov_var > 0.0), extra, 0.0)
 
+    def throttle_bound(self, vz_a: np.ndarray, vz_b: np.ndarray) -> np.ndarray:
+        """The part of the throttle's bound that its speed reference adds: the reference (the
+        profile, the wait for vx) is of the size of vz and within rel of itself, and the throttle
+        law turns it into throttle with the gain K_V·mass/max_thrust <= speed_gain [s/m]."""
+        vz = np.maximum(np.abs(vz_a), np.abs(vz_b))
+        return np.where(np.isfinite(vz), self.rel * self.speed_gain * vz, 0.0)
 
-DOUBLE = Tolerance("double", np.float64, rel=1e-9, floor=1e-9, flip=1e-9)
+
+DOUBLE = Tolerance("double", np.float64, rel=1e-9, floor=1e-9, flip=1e-9, speed_gain=1.0 / G_MOON)
+# (single: rel is four orders above float32's rounding, and the throttle uses a fifth of its
+# bound at most: docs/reference.md)
 SINGLE = Tolerance("single", np.float32, rel=1e-3, floor=1e-4, flip=1e-3)
 
 
@@ -289,6 +299,8 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 with np.errstate(invalid="ignore", over="ignore"):
                     d = np.abs(t - m)
                     bound = tol.bound(name, t, m)
+                    if name == "throttle":
+                        bound = bound + tol.throttle_bound(tvals["vz"][k], out["vz"])
                     if name in _RATIO_SOURCE:
                         rng = np.abs(svals[_RATIO_SOURCE[name]][k])
                         heights = rng + np.maximum(np.abs(tvals["agl"][k]), np.abs(out["agl"]))

@@ -94,3 +94,22 @@ def test_a_test_ratio_is_allowed_the_cancellation_of_its_innovation_and_no_more(
     # THEN that difference is within it, and one of 1e-5 (a wrong innovation) is not
     assert abs(t - m)[0] <= bound[0]
     assert 1e-5 > bound[0]
+
+
+def test_the_throttle_is_allowed_what_its_speed_reference_carries_and_no_more():
+    # GIVEN the one command of a 2,000-case campaign that differed once the descent waited for
+    # vx (case 944, 3.2 km up at 72 m/s down): throttle 0.8075820781 on the firmware,
+    # 0.8075820761 in the model, 2.0e-9 apart, above the plain bound (1.8e-9)
+    import numpy as np
+
+    from host_tools.compare import DOUBLE, SINGLE
+    t, m = np.array([0.8075820780990718]), np.array([0.8075820760626351])
+    plain = DOUBLE.bound("throttle", t, m)
+    assert abs(t - m)[0] > plain[0]
+    # WHEN the bound allows for a speed reference of the size of vz within rel of itself
+    vz = np.array([-72.460845849986])
+    bound = plain + DOUBLE.throttle_bound(vz, vz)
+    # THEN that difference is within it, one of 1e-6 (a wrong reference) is not, and the
+    # single-precision bound is not widened by it
+    assert abs(t - m)[0] <= bound[0] < 1e-6
+    assert SINGLE.throttle_bound(vz, vz)[0] == 0.0
