@@ -81,21 +81,38 @@ def test_cpython_and_the_vm_print_identical_numbers():
     assert rows[-1][15:17] == (3, 4)  # lrf rejected: stuck
 
 
-@pytest.mark.vm
-def test_in_the_vm_the_bias_learnt_from_the_altimeters_corrects_vx_too():
-    # GIVEN a pitched descent with a 0.05 m/s^2 axial bias (10 sigma of the prior), 120 s,
-    # handed to the VM as packed doubles
-    s = sim.Sim(seed=3, z0=3000.0, vx0=40.0, accel_bias=0.05)
-    frames = s.frames(120.0)
+def last_row_in_the_vm(prior, frames):
+    """The estimator's last reported row for a stream handed to the VM as packed doubles."""
     data = b"".join(struct.pack("<8d", *f[:8]) for f in frames)
-    prior = dict(vars(sim.Prior(z=3000.0, vx=40.0)))
     code = ("import sys, struct\nsys.path.insert(0, '/flash')\n" + PROGRAM
             + "d = sys.stdin.buffer.read()\nfr = []\nfor i in range(0, len(d), 64):\n"
             + "    f = struct.unpack_from('<8d', d, i)\n    fr.append(f[:5] + (int(f[5]),) + f[6:])\n"
-            + f"print(repr(run({prior!r}, fr)[-1][6]))\n")
-    # WHEN the firmware's estimator runs it in the MicroPython VM
+            + f"print(repr(run({prior!r}, fr)[-1]))\n")
     r = run_script(code, flash_dir=_image(), heap=VM_HEAP, timeout=300.0, stdin=data)
     assert r.returncode == 0, r.stderr.decode("utf-8", "replace")[-2000:]
-    vx = float(r.stdout.decode().strip())  # the last reported row, within 0.5 s of the end
+    return ast.literal_eval(r.stdout.decode().strip())
+
+
+@pytest.mark.vm
+def test_in_the_vm_the_bias_learnt_from_the_altimeters_corrects_vx_too():
+    # GIVEN a pitched descent with a 0.05 m/s^2 axial bias (10 sigma of the prior), 120 s
+    s = sim.Sim(seed=3, z0=3000.0, vx0=40.0, accel_bias=0.05)
+    frames = s.frames(120.0)
+    # WHEN the firmware's estimator runs it in the MicroPython VM
+    vx = last_row_in_the_vm(dict(vars(sim.Prior(z=3000.0, vx=40.0))), frames)[6]
+    # (the last reported row, within 0.5 s of the end)
     # THEN the horizontal speed the bias drove is taken back with it (0.8 m/s uncorrected)
     assert abs(vx - frames[-1][8]["vx"]) < 0.3, vx
+
+
+@pytest.mark.vm
+def test_in_the_vm_a_unit_that_starts_reading_short_is_still_outvoted():
+    # GIVEN a descent in which the range finder starts reading 30 m short at 10 s, both units
+    # in view: lower, but its own readings stepped against inertial motion
+    s = sim.Sim(seed=7, lrf_fault=sim.bias(10.0, -30.0))
+    frames = s.frames(18.0)
+    # WHEN the firmware's estimator runs it in the MicroPython VM
+    row = last_row_in_the_vm(dict(vars(sim.Prior())), frames)
+    # THEN the range finder is rejected, the radar is not, and the height is the radar's
+    assert row[15] == 3 and row[12] != 3, row
+    assert abs(row[0] - frames[-1][8]["agl"]) < 10.0, row

@@ -223,3 +223,43 @@ def test_the_estimator_rotates_by_the_model_while_the_reading_is_not_believed():
     # (the frames' readings are summed and multiplied by the interval at the next fold)
     integral = core.est.pitch_dt + core.est.sum_pitch * 0.02  # [rad s]
     assert frames == 4 and abs(integral - frames * 0.02 * core.guid.pitch_model) < 1e-12
+
+
+WAIT_SNIPPET = """
+from flight.guidance import Guidance
+from flight.core import CycleClock, Prior
+class E:
+    pass
+EST = E()
+EST.agl = 400.0
+EST.agl_sigma = 1.0
+EST.vx = 25.0
+EST.vz_sigma = 0.2
+EST.aiding = True
+# descending at the rate the wait allows (dh over the time 0.6 rad of tilt needs to null vx)
+EST.vz = -(400.0 - 3.0 * 1.0 - 5.0) * 1.62 * 0.6 / 25.0
+P = Prior()
+P.set((0, 400.0, 1.0, EST.vz, 0.5, 25.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+G = Guidance()
+G.reset(P)
+CLOCK = CycleClock()
+I = 0
+while I < 300:
+    G.frame(0, 20000)
+    if CLOCK.due(20000 * (I + 1), 20000):
+        G.cycle(0.02 * (I + 1), CLOCK.dt, EST, 0, G.pitch_model)
+    I += 1
+print(repr((G.vz_ref, EST.vz, G.throttle, G.cos_model, G.mass)))
+"""
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("where", ["vm", "cpython"])
+def test_while_the_descent_waits_for_vx_the_throttle_holds_the_wait_s_rate_without_feed_forward(where):
+    # GIVEN 400 m up and 25 m/s across, descending at exactly the rate the wait allows, for 6 s
+    out = (run_in_vm if where == "vm" else run_in_cpython)(WAIT_SNIPPET).strip()
+    vz_ref, vz, throttle, c, mass = (float(x) for x in out.strip("()").split(","))
+    # THEN the reference is that rate, and the thrust only holds the lander up: off the
+    # braking curve there is no deceleration to feed forward (it would add 0.27 of throttle)
+    assert vz_ref == pytest.approx(vz, rel=1e-12)
+    assert throttle == pytest.approx(1.62 * mass / (1600.0 * c), rel=0.01)

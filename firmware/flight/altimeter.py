@@ -279,7 +279,7 @@ class Altimeter:
             return ACT_NONE
 
         if ratio > 1.0:
-            return self._outlier(t_s, nu, r_var, hm - travel, v_var, other)
+            return self._outlier(t_s, nu, r_var, hm, travel, v_var, other)
         self.n_step = 0
         self._kinematic(t_s, hm - travel, r_var, v_var)
 
@@ -395,10 +395,10 @@ class Altimeter:
         self.rate_var = var
         self.rate_ratio = r2 / (_GATE2 * var)
 
-    def _outlier(self, t_s, nu, r_var, o, v_var, other):
+    def _outlier(self, t_s, nu, r_var, hm, travel, v_var, other):
         # a sample outside the gate: a spike, a sick altimeter, or the terrain has stepped;
-        # o [m] its measured height minus inertial travel (the kinematic check's offset),
-        # v_var [(m/s)^2] the variance of the inertial velocity
+        # hm [m] the height it measures, travel [m] the inertial travel, v_var [(m/s)^2] the
+        # variance of the inertial velocity (for _moved, only when a vote vetoes the step)
         self.n_pass = 0
         tol = _GATE2 * 2.0 * r_var
         d = nu - self.step_mean
@@ -414,7 +414,7 @@ class Altimeter:
         if mature:
             v = other.vote(t_s, self.t_step, self.step_mean, r_var)
             if v == _VOTE_DISAGREE and (self.step_mean > 0.0 or self.health == REJECTED
-                                        or self._moved(t_s, o, r_var, v_var)):
+                                        or self._moved(t_s, hm, travel, r_var, v_var)):
                 # it reads higher, or was distrusted already, or its own readings stepped
                 # against inertial motion: it is at fault
                 self._set(REJECTED, DISAGREE)
@@ -438,14 +438,14 @@ class Altimeter:
             self._set(SUSPECT, INNOVATION if self.n_step == 1 else TERRAIN_STEP)
         return ACT_NONE
 
-    def _moved(self, t_s, o, r_var, v_var):
+    def _moved(self, t_s, hm, travel, r_var, v_var):
         # this unit's readings moved against inertial motion since its last sample inside
-        # the gate (the fast low-pass of the kinematic offset, its age carrying the
-        # inertial velocity's error); without such a sample, it cannot tell
+        # the gate: its kinematic offset hm - travel against their fast low-pass, the age
+        # carrying the inertial velocity's error; without such a sample, it cannot tell
         if self.n_kin == 0:
             return False
         age = t_s - self.t_fast
-        d = o - self.o_fast
+        d = hm - travel - self.o_fast
         return d * d > _GATE2 * (2.0 * r_var + v_var * age * age)
 
     def _no_sample(self, t_s, h, c, p_hh):

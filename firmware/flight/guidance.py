@@ -1,5 +1,5 @@
-# Guidance: the vertical-speed profile against the low end of the height, and the
-# pitch law that nulls the horizontal speed. The throttle law is flight/throttle.py,
+# Guidance: the vertical-speed profile against the low end of the height, which waits
+# for the horizontal speed, and the pitch law that nulls it. The throttle law is flight/throttle.py,
 # the mode machine flight/modes.py. docs/algorithms.md sections 4 and 5 are the
 # specification: every number below is written there.
 #
