@@ -667,6 +667,7 @@ class ReferenceModel:
         put("terrain_sigma", np.sqrt(np.maximum(0.0, P[Z, Z] - 2.0 * P[H, Z] + P[H, H])))
         put("vx_sigma", np.sqrt(self.p_vx))
         put("aiding", t_s - self.t_fused <= AIDING_S)
+        put("below", np.maximum(self.radar.below(t_s), self.lrf.below(t_s)))
 
     # --- section 4 and 5: guidance, throttle and modes ------------------------------------
     def _reset_guidance(self, where, p) -> None:
@@ -674,7 +675,7 @@ class ReferenceModel:
         if p is None:
             for a in ("throttle", "pitch_cmd", "mass", "dry_mass", "max_thrust", "ve", "u_min", "tau_e",
                       "thrust_model", "theta_model", "integ", "hold_throttle", "g_agl", "g_agl_sigma",
-                      "g_vz", "g_vz_sigma", "g_vx", "vz_ref", "h_low", "k_sigma"):
+                      "g_vz", "g_vz_sigma", "g_vx", "g_below", "vz_ref", "h_low", "k_sigma"):
                 setattr(self, a, self._zeros())
             self.contact_us = np.zeros(self.n, dtype=np.int64)  # [us] contact held without a break
             self.seen_open = np.zeros(self.n, dtype=bool)  # the switch seen open with h3 <= H_CONTACT
@@ -714,6 +715,7 @@ class ReferenceModel:
         put("g_vz", f(p["vz"]))
         put("g_vz_sigma", f(p["vz_sigma"]))
         put("g_vx", f(p["vx"]))
+        put("g_below", 0.0)
         put("link_until", -1.0)
         put("mode", MODE_BRAKING)
         put("phase", MODE_BRAKING)
@@ -752,6 +754,7 @@ class ReferenceModel:
             vz = read(self.vz_out, self.g_vz, -BIG, BIG)
             vz_sigma = read(self.vz_sigma, self.g_vz_sigma, 0.0, BIG)
             vx = read(self.vx, self.g_vx, -BIG, BIG)
+            below = read(self.below, self.g_below, 0.0, BIG)
             aiding = self.aiding
 
             # 2. the step that just ended: engine model, mass, attitude model
@@ -788,9 +791,17 @@ class ReferenceModel:
             dv_left = (mass - self.dry_mass) * self.ve / mass
             t_left = (dv_left - np.abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - T_RESERVE
             k_fit = margin(t_left, v_fin, sig)
+            # an outvoted altimeter that drifted off slowly and reads lower: braked for as far
+            # as the hover time left pays for descending the difference at v_fin
+            band = t_left * v_fin - H_TERMINAL
+            # (below is exactly 0 unless an altimeter is outvoted: no rounding decides that)
+            dec("floor: below > band", below, band, SCALE_H, run & (below > 0.0))
+            d = np.minimum(below, band)
+            dec("floor: min(below, band) > 0", d, 0.0, SCALE_H, run & (below > 0.0))
+            floor = np.where((below > 0.0) & (d > 0.0), agl - d, BIG).astype(self.dtype)
 
             # 5. modes (section 5)
-            h3 = agl - K_SIGMA * sig
+            h3 = np.minimum(agl - K_SIGMA * sig, floor)
             mode, low_prop = self._modes(run, t_s, h3, faults, aiding, k_fit)
 
             # 6. touchdown: engine off, pitch back to upright
@@ -801,7 +812,7 @@ class ReferenceModel:
             v_fin = np.where(low_prop, v_lp, v_fin).astype(self.dtype)
             k = np.where(low_prop, margin(t_left, v_fin, sig),
                          clamp(k_fit, K_LOW_PROP, K_SIGMA)).astype(self.dtype)
-            h = agl - k * sig
+            h = np.minimum(agl - k * sig, floor)
 
             # 8. vertical-speed profile; the tilt limit at this height (for 10 as well)
             t_max = np.where(h <= H_THETA_LOW, self.dtype.type(THETA_LOW),
@@ -872,6 +883,7 @@ class ReferenceModel:
         commit("g_vz", vz)
         commit("g_vz_sigma", vz_sigma)
         commit("g_vx", vx)
+        commit("g_below", below)
         commit("thrust_model", thrust)
         commit("mass", mass)
         commit("theta_model", theta_m)
@@ -965,9 +977,9 @@ class AidSource:
 
     FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
-              "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_ratio0", "rate_var")
+              "t_div", "d_div", "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_ratio0", "rate_var")
     INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin", "waiting")
-    BOOLS = ("acquired", "doubt", "bad_seen")
+    BOOLS = ("acquired", "doubt", "bad_seen", "diverged")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
              "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
 
@@ -1040,6 +1052,21 @@ class AidSource:
         self._put(m, **{a: self.RESET.get(a, 0) for a in self.FLOATS + self.INTS + self.BOOLS})
 
     # --- predicates, as the other altimeter answers them ---------------------------------------
+    def _diverging(self, m, t, nu, r_var, o) -> None:
+        """An outvoted, drifted-off unit stays a plausible floor while it parts from the filter
+        no faster than the other's rate test could miss (GATE sigma of its rate)."""
+        lim = GATE * (np.sqrt(o.rate_var) * (t - self.t_div) + np.sqrt(2.0 * r_var))
+        d = -nu - self.d_div
+        self._decide("diverging: parts no faster than the other's rate test sees", d, lim, SCALE_H, m)
+        self._put(m & (d > lim), diverged=False)
+
+    def below(self, t):
+        """[m] How far below the filter it reads if the mean test alone outvoted it (it drifted
+        off, never jumped) and it reads lower, with a recent sample; else 0."""
+        m = ((self.health == REJECTED) & self.diverged & (self.innov < 0.0)
+             & (t - self.t_good <= VIEW_S))
+        return np.where(m, -self.innov, 0.0).astype(self.model.dtype)
+
     def in_view(self, t):
         return (t - self.t_good <= VIEW_S) & (self.health != REJECTED) & (self.health != FAILED)
 
@@ -1101,6 +1128,7 @@ class AidSource:
         s_var = p_hh + r_var
         ratio = nu * nu / (GATE2 * s_var)
         self._put(m, meas=hm, meas_var=r_var, innov=nu, innov_var=s_var, test_ratio=ratio)
+        self._diverging(m & self.diverged & (self.health == REJECTED), t, nu, r_var, o)
         self._kinematic_restart(m & (t - self.t_good > NODATA_S))
         self._put(m, t_good=t, acquired=True)
         sd = np.sqrt(s_var)
@@ -1120,7 +1148,7 @@ class AidSource:
                      m & (self.n_same >= STUCK_N))
         stuck = m & (self.n_same >= STUCK_N) & (moved > STUCK_MOTION * sig)
         self._set(stuck, REJECTED, STUCK)
-        self._put(stuck, n_pass=0, n_step=0)
+        self._put(stuck, n_pass=0, n_step=0, diverged=False)
         m &= ~stuck
         # 5. outside the gate
         self._decide("test_ratio > 1", ratio, 1.0, 1.0, m)
@@ -1146,6 +1174,9 @@ class AidSource:
         blunt = outvoted & (fault == RATE) & (o.rate_var > self.rate_var)
         self._set(blunt & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, RATE)
         outvoted &= ~blunt
+        # diverged: first outvoted by the mean test; kept while rejected unless the rate is off
+        self._put(outvoted & (self.health != REJECTED), diverged=fault == DISAGREE, t_div=t, d_div=-nu)
+        self._put(outvoted & (self.health == REJECTED) & (fault == RATE), diverged=False)
         self._set(outvoted, REJECTED, fault)
         alone = faulty & ~outvoted & ~blunt
         noisy = alone & (fault == NOISY)
@@ -1217,6 +1248,8 @@ class AidSource:
                              | self._moved(vetoed & (self.step_mean <= 0.0) & (self.health != REJECTED),
                                            t, o_k, r_var, v_var))
         v = np.where(vetoed & ~disagree, VOTE_ALONE, v)
+        # (a unit only distrusted already may still be one that drifted off the filter)
+        self._put(disagree & ((self.health != REJECTED) | (self.step_mean > 0.0)), diverged=False)
         self._set(disagree, REJECTED, DISAGREE)
         terrain = mature & ~disagree & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
                                         | (t - self.t_step >= STEP_S + STEP_WAIT_S))

@@ -54,13 +54,14 @@ class EstimateStandIn:
     """The estimator's attributes that guidance reads, set by hand (guidance tests)."""
 
     def __init__(self, agl: float, agl_sigma: float, vz: float, vz_sigma: float, vx: float,
-                 aiding: bool = True) -> None:
+                 aiding: bool = True, below: float = 0.0) -> None:
         self.agl = agl  # [m]
         self.agl_sigma = agl_sigma  # [m]
         self.vz = vz  # [m/s]
         self.vz_sigma = vz_sigma  # [m/s]
         self.vx = vx  # [m/s]
         self.aiding = aiding
+        self.below = below  # [m] how far below agl an outvoted, slowly drifted altimeter reads
 
 
 class CoreSchedule:

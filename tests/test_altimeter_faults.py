@@ -53,3 +53,31 @@ def test_a_sick_altimeter_is_isolated_with_its_reason(which, kind):
     for r in rows:
         if r["t"] > 1.0:
             assert abs(r["agl"] - r["truth"]["agl"]) <= 2.0 + 0.01 * r["truth"]["agl"], r["t"]
+
+
+def test_an_altimeter_outvoted_for_drifting_off_says_how_far_below_it_reads():
+    # GIVEN a precise range finder drifting 0.3 m/s long from START: the filter follows it, and
+    # the healthy radar, now reading lower, is outvoted by the mean test (its rate test, as
+    # blunt as its noise, cannot tell which of the two drifted)
+    frames = sim.Sim(seed=7, lrf_fault=sim.drift(START, 0.3)).frames(60.0)
+    rows = sim.run(Estimator(), sim.Prior(), frames)
+    out = [r for r in rows if r["radar"] == (REJECTED, DISAGREE)]
+    assert out, "the radar was never outvoted"
+    # THEN from then on the estimator says how far below the filter the radar reads (what
+    # guidance brakes for): the filter's error, within the radar's noise
+    for r in out[5:]:
+        h = r["truth"]["agl"]
+        assert abs(r["below"] - (r["agl"] - h)) <= 5.0 * (0.5 + 0.003 * h), r["t"]
+    assert out[-1]["below"] > 10.0
+    # AND never before it was outvoted
+    assert all(r["below"] == 0.0 for r in rows if r["t"] < out[0]["t"])
+
+
+def test_an_altimeter_rejected_for_a_jump_says_nothing_of_how_low_it_reads():
+    # GIVEN a radar that jumps 30 m short at START (its own readings stepped against inertial
+    # motion: it is the one at fault)
+    frames = sim.Sim(seed=7, radar_fault=sim.bias(START, -30.0)).frames(START + 20.0)
+    rows = sim.run(Estimator(), sim.Prior(), frames)
+    # THEN it is rejected, and guidance is never asked to brake for it
+    assert rows[-1]["radar"][0] == REJECTED
+    assert all(r["below"] == 0.0 for r in rows)

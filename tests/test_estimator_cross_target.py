@@ -47,7 +47,7 @@ def run(prior, frames):
             out.append((e.agl, e.agl_sigma, e.z, e.z_sigma, e.vz, e.vz_sigma, e.vx, e.vx_sigma,
                         e.terrain, e.terrain_sigma, e.accel_bias, e.accel_bias_sigma,
                         e.radar.health, e.radar.reason, e.radar.test_ratio,
-                        e.lrf.health, e.lrf.reason, e.lrf.test_ratio, e.aiding))
+                        e.lrf.health, e.lrf.reason, e.lrf.test_ratio, e.aiding, e.below))
     return out
 """
 
@@ -103,6 +103,21 @@ def test_in_the_vm_the_bias_learnt_from_the_altimeters_corrects_vx_too():
     # (the last reported row, within 0.5 s of the end)
     # THEN the horizontal speed the bias drove is taken back with it (0.8 m/s uncorrected)
     assert abs(vx - frames[-1][8]["vx"]) < 0.3, vx
+
+
+@pytest.mark.vm
+def test_in_the_vm_a_radar_outvoted_by_a_drifting_range_finder_is_braked_for():
+    # GIVEN a range finder drifting 0.3 m/s long from 10 s: the filter follows it, and the
+    # healthy radar, reading lower, is outvoted by the mean test
+    s = sim.Sim(seed=7, lrf_fault=sim.drift(10.0, 0.3))
+    frames = s.frames(60.0)
+    # WHEN the firmware's estimator runs it in the MicroPython VM
+    row = last_row_in_the_vm(dict(vars(sim.Prior())), frames)
+    # THEN the radar is rejected, and the estimator says how far below it reads: about the
+    # filter's error (what guidance brakes for)
+    assert row[12] == 3 and row[13] == 6, row
+    err = row[0] - frames[-1][8]["agl"]
+    assert err > 10.0 and abs(row[19] - err) < 3.0, (row, err)
 
 
 @pytest.mark.vm

@@ -46,6 +46,21 @@ def test_profile_brakes_for_the_low_end_of_the_height():
     assert unsure.h_low < 2000.0 - 300.0
 
 
+def test_profile_brakes_for_an_outvoted_altimeter_that_reads_lower_as_far_as_the_tanks_pay():
+    # GIVEN 300 m up, sure of the height, while an altimeter outvoted for drifting off reads
+    # 20 m lower; and the same with 150 kg of propellant, and with only 2 kg
+    plain = run(make(agl=300.0, vz=-20.0, vx=0.0), Est(agl=300.0, agl_sigma=0.5, vz=-20.0, vx=0.0), 1)
+    est = Est(agl=300.0, agl_sigma=0.5, vz=-20.0, vx=0.0, below=20.0)
+    doubt = run(make(agl=300.0, vz=-20.0, vx=0.0), est, 1)
+    dry = run(make(agl=300.0, vz=-20.0, vx=0.0, propellant=2.0), est, 1)
+    # THEN it brakes for the lower reading: a slower descent, planned for 280 m
+    assert plain.h_low == pytest.approx(300.0 - 3.0 * 0.5)
+    assert doubt.h_low == pytest.approx(280.0)
+    assert plain.vz_ref < doubt.vz_ref < 0.0
+    # AND with no hover time left to descend the difference slowly, it does not
+    assert dry.h_low == pytest.approx(300.0 - dry.k_sigma * 0.5)
+
+
 def test_profile_ends_in_a_slow_constant_rate_descent():
     # GIVEN the lander a few metres up with a trusted altimeter
     g = run(make(agl=4.0, vz=-0.8, vx=0.0), Est(agl=4.0, agl_sigma=0.2, vz=-0.8, vx=0.0), 5)
@@ -138,6 +153,7 @@ class E:
         self.vz_sigma = 0.2
         self.vx = 30.0
         self.aiding = True
+        self.below = 0.0
 P = Prior()
 P.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
 EST = E()
@@ -236,6 +252,7 @@ EST.agl_sigma = 1.0
 EST.vx = 25.0
 EST.vz_sigma = 0.2
 EST.aiding = True
+EST.below = 0.0
 # descending at the rate the wait allows (dh over the time 0.6 rad of tilt needs to null vx)
 EST.vz = -(400.0 - 3.0 * 1.0 - 5.0) * 1.62 * 0.6 / 25.0
 P = Prior()

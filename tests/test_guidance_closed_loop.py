@@ -26,7 +26,7 @@ class TruthEstimate:
         self.agl_sigma = sigma
         self.aiding = aiding
         self.error = error  # [m] estimate minus truth
-        self.agl = self.vz = self.vz_sigma = self.vx = 0.0
+        self.agl = self.vz = self.vz_sigma = self.vx = self.below = 0.0
 
     def see(self, z, vz, vx):
         self.agl = z + self.error

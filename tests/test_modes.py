@@ -208,6 +208,7 @@ class Est:
         self.vz_sigma = 0.1
         self.vx = 0.0
         self.aiding = True
+        self.below = 0.0
 
 
 P = Prior()

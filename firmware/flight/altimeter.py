@@ -181,6 +181,9 @@ class Altimeter:
         self.n_step = 0  # [samples] terrain-step candidate: consistent samples
         self.step_mean = 0.0  # [m] candidate: mean innovation
         self.t_step = 0.0  # [s] candidate: time of its first sample
+        self.diverged = False  # rejected by the mean test alone: it drifted off the filter
+        self.t_div = 0.0  # [s] ... at this time,
+        self.d_div = 0.0  # [m] ... reading this far below the filter
 
     def _set(self, health, reason):
         self.health = health
@@ -196,6 +199,15 @@ class Altimeter:
         return self.health == OK and t_s - self.t_fused <= _VIEW_S and self.n_step == 0 \
             and self.noise <= _NOISE_LIMIT and self.rate_ratio <= _RATE_CALM \
             and self.t_fast - self.t_slow >= _VOTE_LAG
+
+    def below(self, t_s):
+        # [m] how far below the filter this unit reads, if the mean test alone outvoted it
+        # (it drifted off slowly, never jumped: which of the two drifted, the data could not
+        # always tell) and it reads lower, with a recent sample; else 0
+        if self.health == REJECTED and self.diverged and self.innov < 0.0 \
+                and t_s - self.t_good <= _VIEW_S:
+            return -self.innov
+        return 0.0
 
     def vote(self, t_s, t_step, offset, var):
         # this altimeter's opinion of the other's terrain-step candidate (offset [m], var [m^2])
@@ -255,6 +267,8 @@ class Altimeter:
         self.innov = nu
         self.innov_var = s_var
         self.test_ratio = ratio
+        if self.diverged and self.health == REJECTED:
+            self._diverging(t_s, nu, r_var, other)
         if t_s - self.t_good > _NODATA_S:
             self.t_slow = _NEVER  # after a gap the kinematic check starts again
         self.t_good = t_s
@@ -274,6 +288,7 @@ class Altimeter:
             self.d_frozen = travel
         if self.n_same >= _STUCK_N and abs(travel - self.d_frozen) > _STUCK_MOTION * sig:
             self._set(REJECTED, STUCK)
+            self.diverged = False
             self.n_pass = 0
             self.n_step = 0
             return ACT_NONE
@@ -306,6 +321,14 @@ class Altimeter:
                     if self.health == OK or self.health == SUSPECT:
                         self._set(SUSPECT, RATE)
                     return ACT_NONE
+                # diverged: first outvoted by the mean test; kept while rejected, unless its
+                # rate too is off against inertial motion
+                if self.health != REJECTED:
+                    self.diverged = fault == DISAGREE
+                    self.t_div = t_s
+                    self.d_div = -nu
+                elif fault == RATE:
+                    self.diverged = False
                 self._set(REJECTED, fault)
                 return ACT_NONE
             # alone: it is the best there is; fused, down-weighted if noisy
@@ -416,7 +439,10 @@ class Altimeter:
             if v == _VOTE_DISAGREE and (self.step_mean > 0.0 or self.health == REJECTED
                                         or self._moved(t_s, hm, travel, r_var, v_var)):
                 # it reads higher, or was distrusted already, or its own readings stepped
-                # against inertial motion: it is at fault
+                # against inertial motion: it is at fault (and, unless only distrusted
+                # already, not a unit that merely drifted off the filter)
+                if self.health != REJECTED or self.step_mean > 0.0:
+                    self.diverged = False
                 self._set(REJECTED, DISAGREE)
                 return ACT_NONE
             if v == _VOTE_DISAGREE:
@@ -447,6 +473,15 @@ class Altimeter:
         age = t_s - self.t_fast
         d = hm - travel - self.o_fast
         return d * d > _GATE2 * (2.0 * r_var + v_var * age * age)
+
+    def _diverging(self, t_s, nu, r_var, other):
+        # a unit outvoted for drifting off the filter stays a plausible floor while it parts
+        # from the filter no faster than the other's rate test could miss a drift of the
+        # other (GATE sigma of its rate); faster, it is this unit that moves
+        age = t_s - self.t_div
+        lim = _GATE * (math.sqrt(other.rate_var) * age + math.sqrt(2.0 * r_var))
+        if -nu - self.d_div > lim:
+            self.diverged = False
 
     def _no_sample(self, t_s, h, c, p_hh):
         # no valid sample in this frame: a fault only if one was expected for a while

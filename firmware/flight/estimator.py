@@ -141,6 +141,7 @@ class Estimator:
         self.accel_bias_sigma = 0.0  # [m/s^2]
         self.agl = 0.0  # [m]
         self.agl_sigma = 0.0  # [m]
+        self.below = 0.0  # [m] how far below agl an outvoted, slowly drifted altimeter reads
 
     def reset(self, prior):
         self._clear()
@@ -437,6 +438,7 @@ class Estimator:
         self.terrain_sigma = math.sqrt(max(0.0, p[_ZZ] - 2.0 * p[_HZ] + p[_HH]))
         self.vx_sigma = math.sqrt(self.p_vx)
         self.aiding = t_s - self.t_fused <= _AIDING_S
+        self.below = max(self.radar.below(t_s), self.lrf.below(t_s))
 
 
 def _floor(var):

@@ -126,6 +126,7 @@ class Guidance:
         self.vz = 0.0  # [m/s]
         self.vz_sigma = 0.0  # [m/s]
         self.vx = 0.0  # [m/s]
+        self.below = 0.0  # [m]
         # the terms that depend on dt alone
         self._dt = -1.0  # [s] the step they are for (-1: none yet)
         self._k_pitch = 0.0  # [1] engine_gain(dt, _PITCH_TAU): the attitude's lag
@@ -190,6 +191,9 @@ class Guidance:
         x = est.vx
         if finite(x):
             self.vx = clamp(x, _NEG_BIG, _BIG)
+        x = est.below
+        if finite(x):
+            self.below = clamp(x, 0.0, _BIG)
 
     def frame(self, contact, d_us):
         # every frame: a confirmed contact cuts the engine at once (d_us [us] since the last)
@@ -246,6 +250,19 @@ class Guidance:
         t_left = (dv_left - abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - _T_RESERVE  # [s]
         k_fit = margin(t_left, v_fin, sig)
         h3 = agl - _K_SIGMA * sig  # [m] the low end of the height
+        floor = _BIG  # [m] the height an outvoted altimeter reads, as far as braking can afford
+        d = self.below
+        if d > 0.0:
+            # a slowly drifted altimeter was outvoted but reads lower: which of the two drifted
+            # the data could not always tell, so brake for it as far as the hover time left
+            # pays for descending the difference at v_fin
+            band = t_left * v_fin - H_TERMINAL  # [m]
+            if d > band:
+                d = band
+            if d > 0.0:
+                floor = agl - d
+                if floor < h3:
+                    h3 = floor
         mode = self.modes.update(t_s, h3, faults, aiding, k_fit)
         self.mode = mode
 
@@ -266,6 +283,8 @@ class Guidance:
         else:
             k = clamp(k_fit, K_LOW_PROP, _K_SIGMA)
         h = h3 if k == _K_SIGMA else agl - k * sig  # [m]
+        if floor < h:
+            h = floor
         self.k_sigma = k
         self.h_low = h
         if h <= _H_THETA_LOW:  # the tilt limit at this height (step 6)
