@@ -977,7 +977,8 @@ class AidSource:
 
     FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
-              "t_div", "d_div", "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio", "rate_ratio0", "rate_var")
+              "t_div", "d_div", "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio",
+              "rate_ratio0", "rate_var")
     INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin", "waiting")
     BOOLS = ("acquired", "doubt", "bad_seen", "diverged")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
