@@ -60,6 +60,7 @@ SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
 LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias (not estimated)
 MIN_VAR = 1e-6  # [(unit)^2] floor of each variance after an update
 AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
+ACROSS_M = 2.0  # [m] a lander that moved less across than this is over the same terrain
 T_INS = 20.0  # [s] time constant of the pull of v_ins toward vz
 NEVER = -1e9  # [s] the time stamp of "never"
 ACT_NONE, ACT_FUSE, ACT_RESET = 0, 1, 2  # what an aid source answers
@@ -425,6 +426,8 @@ class ReferenceModel:
             self.theta_prev = np.full(n, NO_ANGLE, dtype=dt_)  # [rad] the last cycle's mean attitude
             self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
             self.ins_sigma = self._zeros()  # [m/s] bound of the 1-sigma error of v_ins
+            self.held = self._zeros()  # [m] how far below h the level before a lone unit's rise was
+            self.held_by = np.zeros(n, dtype=np.int64)  # the unit that rose: 1 radar, 2 lrf
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
                                    RADAR_SIGMA0, RADAR_FRACTION, RADAR_CAL0, RADAR_CALF,
                                    RADAR_MIN, RADAR_MAX)
@@ -453,6 +456,8 @@ class ReferenceModel:
         self.b_ref = np.where(w, 0.0, self.b_ref).astype(dt_)
         self.p_bb_ref = np.where(w, prior[B, B], self.p_bb_ref).astype(dt_)
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
+        self.held = np.where(w, 0.0, self.held).astype(dt_)
+        self.held_by = np.where(w, 0, self.held_by)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
         for a in ("dv_axial", "dv_lateral", "pitch_dt", "sum_axial", "sum_lateral", "sum_pitch"):
             setattr(self, a, np.where(w, 0.0, getattr(self, a)).astype(dt_))
@@ -556,13 +561,26 @@ class ReferenceModel:
         """One update of an altimeter (waiting sample idx at its time t_s, -1: none) and its answer."""
         act = alt.update(m, idx, t_s, self.t_state_us, self.c_state, self.h, self.vz, self.P[H, H],
                          self.travel, v_var, other)
+        unit = 1 if alt is self.radar else 2
         fuse = act == ACT_FUSE
         if fuse.any():
             self._fuse(fuse, alt.innov, alt.meas_var * alt.r_scale)
+            # the other unit is back and agrees with the new level
+            self.held = np.where(fuse & (self.held != 0.0) & (self.held_by != unit), 0.0,
+                                 self.held).astype(self.dtype)
         reset = act == ACT_RESET
         if reset.any():
-            self._reset_terrain(reset, alt.step_mean, alt.meas_var)
-            other.shifted(reset, alt.step_mean)
+            off = alt.step_mean
+            self._reset_terrain(reset, off, alt.meas_var)
+            other.shifted(reset, off)
+            # a lone unit's higher level under a lander that has not moved across: the terrain
+            # under it cannot have dropped, so the old level stays a floor (section 2, step 3)
+            across = np.abs(self.vx) * (t_s - alt.t_step)
+            self._decide("held: moved across < ACROSS_M", across, ACROSS_M, SCALE_H,
+                         reset & (off > 0.0) & ~other.in_view(t_s))
+            held = reset & (off > 0.0) & ~other.in_view(t_s) & (across < ACROSS_M)
+            self.held = np.where(reset, np.where(held, off, 0.0), self.held).astype(self.dtype)
+            self.held_by = np.where(held, unit, self.held_by)
         done = fuse | reset
         alt.t_fused = np.where(done, t_s, alt.t_fused)
         self.t_fused = np.where(done, t_s, self.t_fused)
@@ -667,7 +685,7 @@ class ReferenceModel:
         put("terrain_sigma", np.sqrt(np.maximum(0.0, P[Z, Z] - 2.0 * P[H, Z] + P[H, H])))
         put("vx_sigma", np.sqrt(self.p_vx))
         put("aiding", t_s - self.t_fused <= AIDING_S)
-        put("below", np.maximum(self.radar.below(t_s), self.lrf.below(t_s)))
+        put("below", np.maximum(self.held, np.maximum(self.radar.below(t_s), self.lrf.below(t_s))))
 
     # --- section 4 and 5: guidance, throttle and modes ------------------------------------
     def _reset_guidance(self, where, p) -> None:

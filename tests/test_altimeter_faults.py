@@ -81,3 +81,20 @@ def test_an_altimeter_rejected_for_a_jump_says_nothing_of_how_low_it_reads():
     # THEN it is rejected, and guidance is never asked to brake for it
     assert rows[-1]["radar"][0] == REJECTED
     assert all(r["below"] == 0.0 for r in rows)
+
+
+@pytest.mark.parametrize("vx", [0.0, 30.0])
+def test_a_lone_range_finder_that_jumps_higher_leaves_a_floor_only_if_the_lander_did_not_move_across(vx):
+    # GIVEN the radar lost from the start and the range finder jumping 20 m long at 25 s
+    # (about 1.2 km up), once with the lander still across and once at 30 m/s across
+    s = sim.Sim(seed=7, vx0=vx, radar_fault=sim.dropout(0.0), lrf_fault=sim.bias(25.0, 20.0))
+    rows = sim.run(Estimator(), sim.Prior(vx=vx), s.frames(30.0))
+    # THEN the lone unit's new level is believed either way (nothing can show otherwise)
+    assert abs(rows[-1]["agl"] - rows[-1]["truth"]["agl"] - 20.0) < 2.0
+    # AND only over terrain that cannot have dropped away does the old level stay a floor
+    # that guidance brakes for, 20 m below
+    end = rows[-1]["below"]
+    if vx == 0.0:
+        assert end == pytest.approx(20.0, abs=2.0)
+    else:
+        assert end == 0.0

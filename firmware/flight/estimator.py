@@ -40,6 +40,7 @@ _NO_ANGLE = 10.0  # [rad] no cycle's attitude yet
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
+_ACROSS_M = 2.0  # [m] a lander that moved less across than this is over the same terrain
 _T_INS = 20.0  # [s] time constant of the pull of the inertial velocity toward the filter's
 _T_XB = 120.0  # [s] memory of the correlation of vx with the axial bias (a bias changes)
 
@@ -142,6 +143,8 @@ class Estimator:
         self.agl = 0.0  # [m]
         self.agl_sigma = 0.0  # [m]
         self.below = 0.0  # [m] how far below agl an outvoted, slowly drifted altimeter reads
+        self.held = 0.0  # [m] how far below agl the level before a lone unit's rise was
+        self.held_by = None  # the unit that rose
 
     def reset(self, prior):
         self._clear()
@@ -375,9 +378,20 @@ class Estimator:
             if alt.r_scale != 1.0:  # inflated: noisy and alone
                 r_var *= alt.r_scale
             self._fuse(alt.innov, r_var)
+            if self.held != 0.0 and alt is not self.held_by:
+                self.held = 0.0  # the other unit is back and agrees with the new level
         elif act == ACT_RESET:
-            self._reset_terrain(alt.step_mean, alt.meas_var)
-            other.shifted(alt.step_mean)
+            off = alt.step_mean
+            self._reset_terrain(off, alt.meas_var)
+            other.shifted(off)
+            self.held = 0.0
+            if off > 0.0 and not other.in_view(t_s) \
+                    and abs(self.vx) * (t_s - alt.t_step) < _ACROSS_M:
+                # a lone unit's higher level under a lander that has not moved across: the
+                # terrain under it cannot have dropped away, so the unit may have jumped;
+                # the old level stays a floor that guidance brakes for
+                self.held = off
+                self.held_by = alt
         else:
             return
         alt.t_fused = t_s
@@ -438,7 +452,7 @@ class Estimator:
         self.terrain_sigma = math.sqrt(max(0.0, p[_ZZ] - 2.0 * p[_HZ] + p[_HH]))
         self.vx_sigma = math.sqrt(self.p_vx)
         self.aiding = t_s - self.t_fused <= _AIDING_S
-        self.below = max(self.radar.below(t_s), self.lrf.below(t_s))
+        self.below = max(self.held, self.radar.below(t_s), self.lrf.below(t_s))
 
 
 def _floor(var):
