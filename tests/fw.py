@@ -9,6 +9,7 @@ floats) and the test compares them.
 
 from __future__ import annotations
 
+import signal
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,13 @@ from host_tools.vm import run_script
 
 
 @lru_cache(maxsize=1)
+def hears_ctrl_c() -> None:
+    """preexec_fn of a child process that a test stops with Ctrl-C (SIGINT): a shell without job
+    control that started the suite in the background leaves SIGINT ignored, the child would
+    inherit that, and Python keeps an ignored SIGINT ignored instead of raising KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _image() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="lander-test-image-"))
     return build_image("virtual", tmp)

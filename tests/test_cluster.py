@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fw import hears_ctrl_c
 
 from sim_harness import campaign, cluster, montecarlo
 from sim_harness.scenario import load_scenario
@@ -191,7 +192,7 @@ def test_ctrl_c_keeps_the_finished_runs_and_resume_flies_only_the_rest(short, tm
     args = ["montecarlo", str(short), "-n", str(n), "--seed", str(SEED), "--workers", "1", "--no-reference",
             "--out", str(out)]
     p = subprocess.Popen([sys.executable, "-m", "host_tools", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV, preexec_fn=hears_ctrl_c)
     flights = out / "runs" / "flights"
     deadline = time.monotonic() + 120
     while len(list(flights.glob("*.json"))) < 3 and time.monotonic() < deadline and p.poll() is None:

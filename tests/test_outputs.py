@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fw import hears_ctrl_c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -208,7 +209,7 @@ def test_ctrl_c_keeps_the_partial_log_and_summary(tmp_path):
     out = tmp_path / "out"
     p = subprocess.Popen([sys.executable, "-m", "host_tools", "sim", str(s), "--target", "cpython", "--out",
                           str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=hears_ctrl_c)
     deadline = time.monotonic() + 30
     while not (out / outputs.CLAIM_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
