@@ -142,7 +142,8 @@ class Estimator:
         self.accel_bias_sigma = 0.0  # [m/s^2]
         self.agl = 0.0  # [m]
         self.agl_sigma = 0.0  # [m]
-        self.below = 0.0  # [m] how far below agl an outvoted, slowly drifted altimeter reads
+        self.below = 0.0  # [m] how far below agl the lander may be: an outvoted unit that only
+        # drifted off reads that low, or a lone unit rose by that much (guidance's floor)
         self.held = 0.0  # [m] how far below agl the level before a lone unit's rise was
         self.held_by = None  # the unit that rose
 

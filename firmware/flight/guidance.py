@@ -250,12 +250,13 @@ class Guidance:
         t_left = (dv_left - abs(vz) * (1.0 + G_MOON / a_ref)) / G_MOON - _T_RESERVE  # [s]
         k_fit = margin(t_left, v_fin, sig)
         h3 = agl - _K_SIGMA * sig  # [m] the low end of the height
-        floor = _BIG  # [m] the height an outvoted altimeter reads, as far as braking can afford
+        floor = _BIG  # [m] the lowest plausible height, as far as braking can afford
         d = self.below
         if d > 0.0:
-            # a slowly drifted altimeter was outvoted but reads lower: which of the two drifted
-            # the data could not always tell, so brake for it as far as the hover time left
-            # pays for descending the difference at v_fin
+            # an altimeter outvoted for drifting off reads lower, or a lone one rose over
+            # ground the lander has not crossed: the data could not tell which is right, so
+            # brake for the lower as far as the hover time left pays for descending the
+            # difference at v_fin
             band = t_left * v_fin - H_TERMINAL  # [m]
             if d > band:
                 d = band
