@@ -149,7 +149,7 @@ def run(est, prior, frames, every=1):
         last_us = t_us
         if i % every == 0:
             rows.append({"t": t, "agl": est.agl, "agl_sigma": est.agl_sigma, "vz": est.vz, "vx": est.vx,
-                         "z": est.z, "terrain": est.terrain, "aiding": est.aiding, "below": est.below,
+                         "z": est.z, "terrain": est.terrain, "aiding": est.aiding,
                          "radar": (est.radar.health, est.radar.reason),
                          "lrf": (est.lrf.health, est.lrf.reason), "truth": truth})
     return rows

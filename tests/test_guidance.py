@@ -3,6 +3,7 @@ and identical numbers in CPython and in the MicroPython VM (docs/algorithms.md s
 
 from __future__ import annotations
 
+import ast
 import math
 from functools import partial
 
@@ -44,21 +45,6 @@ def test_profile_brakes_for_the_low_end_of_the_height():
     assert sure.vz_ref < unsure.vz_ref < 0.0
     assert sure.h_low == pytest.approx(2000.0 - 3.0 * 2.0)
     assert unsure.h_low < 2000.0 - 300.0
-
-
-def test_profile_brakes_for_an_outvoted_altimeter_that_reads_lower_as_far_as_the_tanks_pay():
-    # GIVEN 300 m up, sure of the height, while an altimeter outvoted for drifting off reads
-    # 20 m lower; and the same with 150 kg of propellant, and with only 2 kg
-    plain = run(make(agl=300.0, vz=-20.0, vx=0.0), Est(agl=300.0, agl_sigma=0.5, vz=-20.0, vx=0.0), 1)
-    est = Est(agl=300.0, agl_sigma=0.5, vz=-20.0, vx=0.0, below=20.0)
-    doubt = run(make(agl=300.0, vz=-20.0, vx=0.0), est, 1)
-    dry = run(make(agl=300.0, vz=-20.0, vx=0.0, propellant=2.0), est, 1)
-    # THEN it brakes for the lower reading: a slower descent, planned for 280 m
-    assert plain.h_low == pytest.approx(300.0 - 3.0 * 0.5)
-    assert doubt.h_low == pytest.approx(280.0)
-    assert plain.vz_ref < doubt.vz_ref < 0.0
-    # AND with no hover time left to descend the difference slowly, it does not
-    assert dry.h_low == pytest.approx(300.0 - dry.k_sigma * 0.5)
 
 
 def test_profile_ends_in_a_slow_constant_rate_descent():
@@ -280,3 +266,46 @@ def test_while_the_descent_waits_for_vx_the_throttle_holds_the_wait_s_rate_witho
     # braking curve there is no deceleration to feed forward (it would add 0.27 of throttle)
     assert vz_ref == pytest.approx(vz, rel=1e-12)
     assert throttle == pytest.approx(1.62 * mass / (1600.0 * c), rel=0.01)
+
+
+FLOOR_SNIPPET = """
+from flight.guidance import Guidance
+from flight.core import CycleClock, Prior
+class E:
+    pass
+EST = E()
+EST.agl = 300.0
+EST.agl_sigma = 0.5
+EST.vz = -20.0
+EST.vz_sigma = 0.2
+EST.vx = 0.0
+EST.aiding = True
+out = []
+for below, wet in ((0.0, 540.0), (20.0, 540.0), (20.0, 342.0)):
+    EST.below = below
+    P = Prior()
+    P.set((0, 300.0, 0.5, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, wet, 340.0, 1600.0, 310.0, 0.1, 0.15))
+    G = Guidance()
+    G.reset(P)
+    G.frame(0, 20000)
+    G.cycle(0.02, 0.1, EST, 0, 0.0)
+    out.append((G.h_low, G.modes.h_low, G.k_sigma, G.vz_ref))
+print(repr(out))
+"""
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("where", ["vm", "cpython"])
+def test_the_floor_of_an_outvoted_altimeter_sets_the_profile_and_the_modes_height(where):
+    # GIVEN 300 m up, sure of the height: with no altimeter outvoted, and with one reading
+    # 20 m lower, once with 200 kg of propellant and once with 2 kg
+    out = (run_in_vm if where == "vm" else run_in_cpython)(FLOOR_SNIPPET).strip()
+    plain, (h, h3, _k, vz_ref), (h_dry, h3_dry, k_dry, _v) = ast.literal_eval(out)
+    # THEN with propellant the profile and the modes (phases, contact) both use 280 m, and
+    # the descent is slower than without the floor
+    assert plain[0] == pytest.approx(300.0 - 3.0 * 0.5, abs=1e-4)
+    assert h == pytest.approx(280.0, abs=1e-4) and h3 == pytest.approx(280.0, abs=1e-4)
+    assert plain[3] < vz_ref < 0.0
+    # AND with none to pay for the slow descent, neither does
+    assert h_dry == pytest.approx(300.0 - k_dry * 0.5, abs=1e-4)
+    assert h3_dry == pytest.approx(300.0 - 3.0 * 0.5, abs=1e-4)

@@ -1,6 +1,7 @@
-# Guidance: the vertical-speed profile against the low end of the height, which waits
-# for the horizontal speed, and the pitch law that nulls it. The throttle law is flight/throttle.py,
-# the mode machine flight/modes.py. docs/algorithms.md sections 4 and 5 are the
+# Guidance: the vertical-speed profile against the low end of the height (or the floor an
+# outvoted altimeter sets, as far as the propellant pays), which waits for the horizontal
+# speed, and the pitch law that nulls it. The throttle law is flight/throttle.py, the mode
+# machine flight/modes.py. docs/algorithms.md sections 4 and 5 are the
 # specification: every number below is written there.
 #
 # Every float result is a new heap object on a board: negated constants are names of their
