@@ -1187,10 +1187,13 @@ class AidSource:
         outvoted = (faulty & o.passing(t, faulty)
                     & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
         self._put(outvoted, n_pass=0)
-        # a rate fault against a blunter rate test (the other's larger noise) is withheld
+        # a rate fault against a blunter rate test (the other's larger noise), or seen through a
+        # shorter window than the other's (faster samples, or a window still opening), is withheld
         self._decide("outvote: other's rate_var > rate_var", o.rate_var, self.rate_var, SCALE_V ** 2,
                      outvoted & (fault == RATE))
-        blunt = outvoted & (fault == RATE) & (o.rate_var > self.rate_var)
+        lag_, o_lag = self.t_fast - self.t_slow, o.t_fast - o.t_slow
+        self._decide("outvote: lag < other's lag", lag_, o_lag, 1.0, outvoted & (fault == RATE))
+        blunt = outvoted & (fault == RATE) & ((o.rate_var > self.rate_var) | (lag_ < o_lag))
         self._set(blunt & ((self.health == OK) | (self.health == SUSPECT)), SUSPECT, RATE)
         outvoted &= ~blunt
         # diverged: first outvoted by the mean test; kept while rejected unless the rate is off

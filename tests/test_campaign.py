@@ -78,6 +78,23 @@ def test_the_json_has_every_statistic_and_every_case(flown):
     assert f"{N} cases flown" in r.stdout and "class" in r.stdout and "terrain" in r.stdout
 
 
+CI_SEED = 3  # the campaign CI requires whole (issue 11): 50 cases, every one soft
+CI_N = 50
+
+
+def test_the_ci_campaign_lands_every_case_softly_with_no_reference_mismatch(tmp_path):
+    # GIVEN the fixed-seed campaign of 50 cases (with its pilot screen and the reference check)
+    r = lander("campaign", "-n", str(CI_N), "--seed", str(CI_SEED), "--target", "cpython",
+               "--workers", "2", "--out", str(tmp_path / "ci"), timeout=900)
+    stats = json.loads((tmp_path / "ci" / "campaign.json").read_text())
+    # THEN every case lands softly, the command says so by its exit status, and no command
+    # of any case is off the reference model
+    failing = [(f["index"], f["faults"], f["failures"]) for f in stats["failing"]]
+    assert failing == [] and r.returncode == 0, (failing, r.stderr[-2000:])
+    assert stats["overall"]["soft"] == CI_N
+    assert stats["reference"]["mismatches"] == 0 and stats["reference"]["steps_compared"] > 0
+
+
 def test_dropped_cases_are_counted_and_every_drawn_index_is_accounted_for(flown):
     _, _, stats = flown
     kept = [c["index"] for c in stats["cases_detail"]]

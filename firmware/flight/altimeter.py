@@ -312,12 +312,15 @@ class Altimeter:
             fault = DISAGREE
         if fault != NONE:
             # the other altimeter and inertial motion agree, this one does not: outvoted;
-            # but a rate fault against a blunter rate test (the other's noise is larger)
-            # is only withheld: that the other passes then says nothing against this one,
-            # which sees the same terrain
+            # but a rate fault against a blunter rate test (the other's noise is larger), or
+            # seen through a shorter window than the other's (a faster sample rate, or a
+            # window still opening), is only withheld: that the other passes then says nothing
+            # against this one, which sees the same terrain (a turn's moves both readings, and
+            # a longer window averages it away)
             if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
                 self.n_pass = 0
-                if fault == RATE and other.rate_var > self.rate_var:
+                if fault == RATE and (other.rate_var > self.rate_var
+                                      or self.t_fast - self.t_slow < other.t_fast - other.t_slow):
                     if self.health == OK or self.health == SUSPECT:
                         self._set(SUSPECT, RATE)
                     return ACT_NONE
