@@ -4,8 +4,9 @@ A table maps each command to the module that implements it; each such module has
 `add_arguments(parser)` and `run(args) -> int`. Errors are raised as typed exceptions and
 printed once, here, as `lander: message` on stderr. Exit status: 0 success, 1 the run
 completed but a check failed, 2 bad usage or bad input (NoFirmware: no firmware answers on
-the target), 130 interrupted (Ctrl-C). Anything else that escapes a command is a bug: it is
-still one line (`lander: internal error: ...`, exit 1); LANDER_TRACEBACK=1 shows the traceback.
+the target; ProtocolMismatch: its firmware speaks another protocol version), 130
+interrupted (Ctrl-C). Anything else that escapes a command is a bug: it is still one line
+(`lander: internal error: ...`, exit 1); LANDER_TRACEBACK=1 shows the traceback.
 """
 
 from __future__ import annotations

@@ -18,5 +18,11 @@ class NoFirmware(TargetError, UsageError):
     (host_tools.serial_link) treats it as one."""
 
 
+class ProtocolMismatch(TargetError, UsageError):
+    """The firmware answered HELLO with another wire protocol version than this host's
+    (docs/protocol.md, "Versions"): exit 2, one line naming both and what to do. Raised by
+    Target.hello before anything else is sent; never retried (the firmware did answer)."""
+
+
 class Interrupted(Exception):
     """Ctrl-C: exit 130 with this message, saying what was kept."""

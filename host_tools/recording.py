@@ -21,6 +21,19 @@ class RecordingError(ValueError):
     """A recording that is missing, empty or corrupt; the message names the file and the fault."""
 
 
+# body lengths of wire protocol version 1 (docs/protocol.md, "Versions"): a recording made
+# with it is refused by name, not as a corrupt file
+_V1_BODY_BYTES = {wire.INIT: 116, wire.SENSOR: 25, wire.COMMAND: 160}
+
+
+def _old_version(path: object, ftype: int, body: bytes) -> RecordingError | None:
+    if _V1_BODY_BYTES.get(ftype) != len(body):
+        return None
+    return RecordingError(f"{path}: a recording of wire protocol version 1 (a {wire.TYPE_NAMES[ftype]} frame "
+                          f"of {len(body)} body bytes); this host reads version {wire.PROTOCOL_VERSION}: "
+                          f"record it again")
+
+
 @dataclass
 class Session:
     """One INIT and the SENSOR frames that follow it (raw bytes kept beside the decoded)."""
@@ -108,6 +121,8 @@ def read_sessions(path: Path) -> list[Session]:
             sessions[-1].sensors_raw.append(raw)
         elif ftype in (wire.HELLO, wire.EXIT):
             continue
+        elif (old := _old_version(path, ftype, body)) is not None:
+            raise old
         else:
             raise RecordingError(f"{path}: unexpected frame type 0x{ftype:02x} "
                                  f"({len(body)} body bytes) in a frames file")
@@ -133,5 +148,5 @@ def read_commands(path: Path) -> list[wire.Command]:
             try:
                 out.append(wire.decode_body(ftype, seq, body))
             except wire.WireError as e:
-                raise RecordingError(f"{path}: {e}") from None
+                raise (_old_version(path, ftype, body) or RecordingError(f"{path}: {e}")) from None
     return out

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from host_tools import outputs
-from host_tools.errors import NoFirmware, UsageError
+from host_tools.errors import NoFirmware, ProtocolMismatch, UsageError
 from host_tools.targets import Target, TargetError, open_target
 
 RUNS_DIR = Path("runs")  # the default parent of every run's directory (relative to the cwd)
@@ -34,18 +34,22 @@ def target(name: str) -> Target:
     """An open target that has answered HELLO.
 
     An unknown name is a UsageError; a target where no firmware answers (a silent port,
-    a board without the firmware, a VM that does not start) is NoFirmware: both exit 2.
+    a board without the firmware, a VM that does not start) is NoFirmware, one whose firmware
+    speaks another protocol version ProtocolMismatch: all exit 2.
     """
     try:
         t = open_target(name)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    except NoFirmware:
+    except (NoFirmware, ProtocolMismatch):
         raise
     except TargetError as e:  # raised while opening: nothing answered like the firmware
         raise NoFirmware(f"{name}: no firmware answers ({e})") from None
     try:
         t.hello()
+    except ProtocolMismatch:
+        t.close()
+        raise
     except TargetError as e:
         t.close()
         raise NoFirmware(f"{name}: no firmware answers ({e})") from None

@@ -16,6 +16,9 @@ board takes to boot:
 4. No IDENT then: a `TargetError` that says why (not flashed, a `noflight` file, or
    nothing answering at all).
 
+An IDENT of another protocol version at any point is `ProtocolMismatch` (exit 2 on the
+command line): the board is not reset, it is to be reflashed (docs/protocol.md, "Versions").
+
 During a run, text that only MicroPython's REPL prints ("soft reboot", "MicroPython v",
 "Traceback") or the port going away means the board reset or vanished: `TargetError`.
 Garbage between frames is skipped by the host's Deframer (docs/protocol.md).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import time
 
 from host_tools import wire
+from host_tools.errors import ProtocolMismatch
 from host_tools.targets import Target, TargetError, Transport
 
 HELLO_TIMEOUT = 2.0  # [s] the loop answers a HELLO within this when it is running (milliseconds on
@@ -142,10 +146,17 @@ class SerialTarget(Target):
         assert isinstance(self.transport, SerialTransport)
         return self.transport
 
-    def _try_hello(self, timeout: float):
+    def protocol_remedy(self) -> str:
+        return f"reflash the board with this checkout's firmware: lander flash --port {self.port}"
+
+    def _try_hello(self, timeout: float, any_protocol: bool = False):
+        """The IDENT, or None if nothing answered; a firmware of another protocol version
+        raises ProtocolMismatch (unless any_protocol): it answered, so it is not reset."""
         self.serial.watch = False
         try:
-            return self.hello(timeout=timeout)
+            return self.hello(timeout=timeout, any_protocol=any_protocol)
+        except ProtocolMismatch:
+            raise
         except TargetError:
             return None
         finally:
@@ -158,9 +169,10 @@ class SerialTarget(Target):
     def stop_loop(self, timeout: float = HELLO_TIMEOUT):
         """If the loop runs, send EXIT and wait for BYE (the board returns to its REPL).
 
-        Returns the IDENT of the firmware that was running, or None if nothing answered.
+        Returns the IDENT of the firmware that was running, or None if nothing answered. A
+        firmware of any protocol version is stopped: EXIT and BYE are the same in every one.
         """
-        ident = self._try_hello(timeout)
+        ident = self._try_hello(timeout, any_protocol=True)
         if ident is not None:
             self.serial.watch = False
             try:

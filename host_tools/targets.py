@@ -115,15 +115,26 @@ class Target:
             if data:
                 self.pending.extend(self.deframer.feed(data))
 
-    def hello(self, timeout: float | None = None) -> wire.Ident:
+    def hello(self, timeout: float | None = None, any_protocol: bool = False) -> wire.Ident:
+        """HELLO -> IDENT. A firmware of another protocol version raises ProtocolMismatch
+        (docs/protocol.md, "Versions") unless any_protocol (enough to send it EXIT)."""
         seq = self._next_seq()
         ident = self.request(wire.frame(wire.HELLO, seq), wire.IDENT, seq, timeout)
         assert isinstance(ident, wire.Ident)
-        if ident.protocol != wire.PROTOCOL_VERSION:
-            raise TargetError(f"{self.name}: firmware speaks protocol {ident.protocol}, "
-                              f"this host speaks {wire.PROTOCOL_VERSION}")
+        if ident.protocol != wire.PROTOCOL_VERSION and not any_protocol:
+            from host_tools.errors import ProtocolMismatch  # errors imports this module
+
+            raise ProtocolMismatch(
+                f"{self.name}: the firmware speaks wire protocol {ident.protocol} (firmware "
+                f"{ident.version_text} on {ident.board}), this host speaks protocol "
+                f"{wire.PROTOCOL_VERSION}: {self.protocol_remedy()}")
         self.float_bits = ident.float_bits
         return ident
+
+    def protocol_remedy(self) -> str:
+        """What to do about a firmware of another protocol version (the end of the message)."""
+        return ("this target runs the checkout's own firmware/, so firmware/flight/__init__.py's "
+                "PROTOCOL and host_tools/wire.py's PROTOCOL_VERSION must agree")
 
     def init(self, init: wire.Init) -> bool:
         init.seq = self._next_seq()

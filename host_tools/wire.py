@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 SYNC = b"\xa5\x5a"
 MAX_LEN = 250
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 HELLO, INIT, SENSOR, EXIT = 0x01, 0x02, 0x03, 0x04
 IDENT, INIT_ACK, COMMAND, BYE = 0x81, 0x82, 0x83, 0x84
@@ -20,6 +20,7 @@ TYPE_NAMES = {HELLO: "HELLO", INIT: "INIT", SENSOR: "SENSOR", EXIT: "EXIT",
               IDENT: "IDENT", INIT_ACK: "INIT_ACK", COMMAND: "COMMAND", BYE: "BYE"}
 
 RADAR_VALID, RADAR_NEW, LRF_VALID, LRF_NEW, CONTACT = 1, 2, 4, 8, 16
+BEAM_A_VALID, BEAM_A_NEW, BEAM_B_VALID, BEAM_B_NEW = 1, 2, 4, 8  # beam_flags
 
 MODES = ("standby", "braking", "approach", "terminal", "touchdown",
          "altitude_unknown", "low_propellant", "link_lost")
@@ -27,12 +28,13 @@ HEALTH = ("not_acquired", "ok", "suspect", "rejected", "failed")
 REASONS = ("none", "no_data", "out_of_range", "innovation", "stuck", "rate", "disagree",
            "noisy", "terrain_step", "invalid_value")
 FAULT_FLAGS = ("imu_invalid", "attitude_invalid", "range_value_invalid", "time_step", "link_gap",
-               "attitude_distrusted")
+               "attitude_distrusted", "velocity_value_invalid")
 
-SENSOR_FMT = struct.Struct("<IfffffB")
-INIT_FMT = struct.Struct("<I14d")
-COMMAND_FMT = struct.Struct("<I17d5BBHHHII")
-COMMAND_DETERMINISTIC_BYTES = 152  # body bytes before step_us and heap_free
+SENSOR_FMT = struct.Struct("<IfffffBffB")
+INIT_FMT = struct.Struct("<I15d")
+COMMAND_FMT = struct.Struct("<I18d8BHHHII")
+COMMAND_DETERMINISTIC_BYTES = 162  # body bytes before step_us and heap_free
+DEFAULT_BEAM_CANT = 0.35  # [rad] the velocimeter's beams at +-20 degrees from the thrust axis
 
 
 class WireError(ValueError):
@@ -49,6 +51,9 @@ class Sensor:
     radar_range: float  # [m]
     lrf_range: float  # [m]
     flags: int
+    beam_a: float = 0.0  # [m/s] velocimeter beam A: velocity along its line of sight, toward the ground
+    beam_b: float = 0.0  # [m/s] beam B
+    beam_flags: int = 0
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Init:
     isp: float  # [s]
     min_throttle: float  # [1]
     engine_tau: float  # [s]
+    beam_cant: float = DEFAULT_BEAM_CANT  # [rad] each velocimeter beam's angle off the thrust axis (A -, B +)
 
 
 @dataclass
@@ -92,11 +98,14 @@ class Command:
     mass: float  # [kg]
     radar_test_ratio: float  # [1]
     lrf_test_ratio: float  # [1]
+    vel_test_ratio: float  # [1] the velocimeter's
     mode: int
     radar_health: int
     radar_reason: int
     lrf_health: int
     lrf_reason: int
+    vel_health: int
+    vel_reason: int
     fault_flags: int
     rx_errors: int
     frames_rejected: int
@@ -115,6 +124,14 @@ class Command:
     @property
     def lrf_health_name(self) -> str:
         return name_of(HEALTH, self.lrf_health)
+
+    @property
+    def vel_health_name(self) -> str:
+        return name_of(HEALTH, self.vel_health)
+
+    @property
+    def vel_reason_name(self) -> str:
+        return name_of(REASONS, self.vel_reason)
 
     @property
     def radar_reason_name(self) -> str:
@@ -157,7 +174,7 @@ def frame(ftype: int, seq: int, body: bytes = b"") -> bytes:
 
 def encode_sensor(s: Sensor) -> bytes:
     return frame(SENSOR, s.seq, SENSOR_FMT.pack(s.t_us, s.f_axial, s.f_lateral, s.pitch, s.radar_range,
-                                                s.lrf_range, s.flags))
+                                                s.lrf_range, s.flags, s.beam_a, s.beam_b, s.beam_flags))
 
 
 def encode_init(i: Init) -> bytes:

@@ -14,11 +14,17 @@ from fw import run_in_vm
 from host_tools import wire
 from host_tools.bench import canned_stream
 
-# [bytes] per frame: the decoded SENSOR frame (a tuple of six, 32 bytes, and its five floats,
-# 16 bytes each) and, for three CRCs in four, the COMMAND's CRC as an int of 2**30 or more
-# (24 bytes in the VM). Kept views, a CRC checked against the CRC-32 residue and a kept
-# step_end pair leave nothing else; before them the loop allocated 270-380 bytes a frame.
-FRAME_MAX_LIMIT = 160
+# [bytes] per frame: the decoded SENSOR frame's time, inertial and attitude readings (a tuple
+# of four, 24 bytes, and three floats, 16 bytes each) and, for three CRCs in four, the
+# COMMAND's CRC as an int of 2**30 or more (24 bytes in the VM). Kept views, a CRC checked
+# against the CRC-32 residue and a kept step_end pair leave nothing else; before them the
+# loop allocated 270-380 bytes a frame.
+FRAME_MAX_LIMIT = 96
+# and for each pair of values read only in a frame with a new sample of one of them (the
+# altimeters' ranges, the velocimeter's beams: flight/wire.py, Sensor.unpack): a tuple of two
+# (16 bytes) and two floats
+PAIR_BYTES = 48
+
 
 PROGRAM = """
 import array, io, sys
@@ -97,5 +103,12 @@ def test_the_link_loop_allocates_only_the_decoded_frame_and_the_crc_around_the_s
     per_frame = eval(run_in_vm(PROGRAM, stdin=_stream(100)).strip())  # noqa: S307 - our own repr
     assert len(per_frame) == 100
     # THEN after the first (which makes the views of frames of its length) no turn
-    # allocates more than the decoded frame and one CRC
-    assert max(per_frame[1:]) <= FRAME_MAX_LIMIT, per_frame
+    # allocates more than the decoded frame and one CRC, and the ranges and the beams in a
+    # frame that brings a new sample of them
+    _, frames = canned_stream(100)
+    ranges_new, beams_new = wire.RADAR_NEW | wire.LRF_NEW, wire.BEAM_A_NEW | wire.BEAM_B_NEW
+    pairs = [bool(f.flags & ranges_new) + bool(f.beam_flags & beams_new) for f in frames]
+    assert 19 <= sum(bool(f.beam_flags & wire.BEAM_A_NEW) for f in frames) <= 21  # a velocimeter at 10 Hz
+    over = [(k, n, p) for k, (n, p) in enumerate(zip(per_frame, pairs, strict=True))
+            if k and n > FRAME_MAX_LIMIT + PAIR_BYTES * p]
+    assert not over, f"(frame, bytes, pairs read) over the limit: {over[:5]}; all: {per_frame}"

@@ -45,9 +45,14 @@ class Harness:
         return frames
 
 
-def sensor(seq: int, t_us: int, *values: float, flags: int = 3) -> bytes:
+def sensor(seq: int, t_us: int, *values: float, flags: int = 3, beams: tuple[float, float] = (0.0, 0.0),
+           beam_flags: int = 0) -> bytes:
     v = list(values) + [1.62, 0.0, 0.0, 2900.0, 0.0][len(values):]
-    return wire.encode_sensor(wire.Sensor(seq, t_us, *v, flags))
+    return wire.encode_sensor(wire.Sensor(seq, t_us, *v, flags, *beams, beam_flags))
+
+
+BEAMS_NEW = wire.BEAM_A_VALID | wire.BEAM_A_NEW | wire.BEAM_B_VALID | wire.BEAM_B_NEW
+BEAMS_HELD = wire.BEAM_A_VALID | wire.BEAM_B_VALID  # valid, no new sample this frame
 
 
 def corrupt(frame: bytes, how: str, rnd: random.Random) -> bytes:
@@ -92,7 +97,8 @@ def test_every_intact_frame_is_answered_and_every_bad_one_is_counted(plan):
         rnd = random.Random(seed)
         seq += 1
         t_us += 20_000
-        good = sensor(seq, t_us)
+        # a velocimeter as the harness's: a new sample of both beams every fifth frame (10 Hz)
+        good = sensor(seq, t_us, beams=(37.6, 37.6), beam_flags=BEAMS_NEW if seq % 5 == 0 else BEAMS_HELD)
         if how == "ok":
             stream += good
             expected.append(seq)
@@ -119,19 +125,35 @@ def test_every_intact_frame_is_answered_and_every_bad_one_is_counted(plan):
 
 
 @settings(max_examples=max(EXAMPLES // 2, 100), deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=5, max_size=5),
-       st.integers(0, 255))
-def test_nan_infinite_and_absurd_values_never_reach_the_commands(values, flags):
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=7, max_size=7),
+       st.integers(0, 255), st.integers(0, 255))
+def test_nan_infinite_and_absurd_values_never_reach_the_commands(values, flags, beam_flags):
+    # the five numbers of a frame and the velocimeter's two beams, any bits in either flags byte
     h = Harness()
     h.feed(wire.encode_init(PRIOR))
-    replies = h.feed(sensor(1, 20_000, *values, flags=flags) + sensor(2, 40_000))
+    bad = sensor(1, 20_000, *values[:5], flags=flags, beams=(values[5], values[6]), beam_flags=beam_flags)
+    replies = h.feed(bad + sensor(2, 40_000, beams=(37.6, 37.6), beam_flags=BEAMS_NEW))
     assert [r[0] for r in replies] == [wire.COMMAND, wire.COMMAND]
     for r in replies:
         cmd = wire.decode_body(*r)
         assert isinstance(cmd, wire.Command)
-        for name in wire.COMMAND_FIELDS[2:19]:
+        for name in wire.COMMAND_FIELDS[2:21]:  # the 19 doubles, throttle ... vel_test_ratio
             assert math.isfinite(getattr(cmd, name)), name
         assert cmd.throttle == 0.0 or 0.1 <= cmd.throttle <= 1.0
+    assert not h.board.errors
+
+
+def test_an_invalid_velocimeter_value_is_flagged_and_not_fused():
+    # GIVEN a configured firmware WHEN a frame brings a new sample of both beams, one infinite
+    h = Harness()
+    h.feed(wire.encode_init(PRIOR))
+    first = wire.decode_body(*h.feed(sensor(1, 20_000))[0])
+    cmd = wire.decode_body(*h.feed(sensor(2, 40_000, beams=(float("inf"), 37.6), beam_flags=BEAMS_NEW))[0])
+    nxt = wire.decode_body(*h.feed(sensor(3, 60_000))[0])
+    # THEN that step says so (fault_flags bit 6), the next does not, and the estimate stays finite
+    assert isinstance(first, wire.Command) and isinstance(cmd, wire.Command) and isinstance(nxt, wire.Command)
+    assert not first.fault_flags & 64 and cmd.fault_flags & 64 and not nxt.fault_flags & 64
+    assert math.isfinite(cmd.vx) and math.isfinite(cmd.vz) and math.isfinite(cmd.vel_test_ratio)
 
 
 def test_a_stale_or_repeated_sequence_number_is_rejected_and_counted():
@@ -236,8 +258,14 @@ def test_the_vm_survives_the_same_abuse_and_reports_it():
 
 
 def test_struct_layouts_match_the_document():
-    assert wire.SENSOR_FMT.size == 25 and wire.INIT_FMT.size == 116 and wire.COMMAND_FMT.size == 160
-    assert struct.calcsize("<I17d5BBHHH") == wire.COMMAND_DETERMINISTIC_BYTES
+    assert wire.SENSOR_FMT.size == 34 and wire.INIT_FMT.size == 124 and wire.COMMAND_FMT.size == 170
+    assert struct.calcsize("<I18d8BHHH") == wire.COMMAND_DETERMINISTIC_BYTES == 162
+    import_firmware()
+    from flight import wire as fw_wire  # type: ignore[import-not-found]
+
+    assert (fw_wire.SENSOR_SIZE, fw_wire.INIT_SIZE, fw_wire.COMMAND_SIZE) == (34, 124, 170)
+    assert (fw_wire.SENSOR_FMT, fw_wire.INIT_FMT, fw_wire.COMMAND_FMT) == (
+        wire.SENSOR_FMT.format, wire.INIT_FMT.format, wire.COMMAND_FMT.format)
 
 
 @pytest.mark.vm

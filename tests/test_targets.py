@@ -16,18 +16,32 @@ PRIOR = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0,
                   1600.0, 310.0, 0.1, 0.15)
 
 
-def canned_frames(n: int) -> list[wire.Sensor]:
-    """A descent-like stream of frames, with sensor samples at their own rates."""
+def canned_frames(n: int, beams: bool = False) -> list[wire.Sensor]:
+    """A descent-like stream of frames, with sensor samples at their own rates.
+
+    beams: a velocimeter fitted too, both beams with a new sample every fifth frame (10 Hz),
+    each the stream's velocity (PRIOR's vx, the descent's vz) along its line of sight at the
+    stream's pitch, beam B 0.25 m/s long (docs/protocol.md, SENSOR)."""
     frames = []
+    beam_a = beam_b = 0.0
     for i in range(1, n + 1):
         t = i * 0.02
         z = 3000.0 - 40.0 * t + 0.3 * t * t
+        pitch = 0.05 * math.sin(0.5 * t)
         flags = wire.RADAR_VALID | (wire.RADAR_NEW if i % 3 == 0 else 0)
         if z < 2900.0:
             flags |= wire.LRF_VALID | (wire.LRF_NEW if i % 5 == 0 else 0)
+        beam_flags = 0
+        if beams:
+            beam_flags = wire.BEAM_A_VALID | wire.BEAM_B_VALID
+            if i % 5 == 0:
+                beam_flags |= wire.BEAM_A_NEW | wire.BEAM_B_NEW
+                vx, vz = PRIOR.vx, -40.0 + 0.6 * t
+                a, b = pitch - PRIOR.beam_cant, pitch + PRIOR.beam_cant
+                beam_a = vx * math.sin(a) - vz * math.cos(a)
+                beam_b = vx * math.sin(b) - vz * math.cos(b) + 0.25
         frames.append(wire.Sensor(0, i * 20_000, 1.62 + 0.3 * math.sin(t), 0.01 * math.cos(3 * t),
-                                  0.05 * math.sin(0.5 * t), z / math.cos(0.05 * math.sin(0.5 * t)),
-                                  z + 0.1, flags))
+                                  pitch, z / math.cos(pitch), z + 0.1, flags, beam_a, beam_b, beam_flags))
     return frames
 
 
@@ -44,8 +58,9 @@ def run_stream(target_name: str, frames: list[wire.Sensor]) -> list[bytes]:
 
 @pytest.mark.vm
 def test_vm_and_cpython_answer_the_same_frames_with_the_same_bytes():
-    # GIVEN the same frames WHEN sent to both targets THEN every command agrees byte for byte
-    frames = canned_frames(600)
+    # GIVEN the same frames, with a velocimeter, WHEN sent to both targets THEN every command
+    # agrees byte for byte
+    frames = canned_frames(600, beams=True)
     cpython = run_stream("cpython", frames)
     vm = run_stream("vm", frames)
     assert len(cpython) == len(vm) == 600
@@ -58,7 +73,8 @@ def test_the_vm_reports_the_identity_of_the_files_it_runs(tmp_path):
     with open_target("vm") as target:
         ident = target.hello()
         expected = hash_of_dir(target.image)  # type: ignore[attr-defined]
-    assert ident.board == "virtual" and ident.float_bits == 64 and ident.protocol == 1
+    assert ident.board == "virtual" and ident.float_bits == 64
+    assert ident.protocol == wire.PROTOCOL_VERSION == 2
     assert ident.content_hash == expected
 
 

@@ -27,13 +27,17 @@ INIT_ACK = const(0x82)
 COMMAND = const(0x83)
 BYE = const(0x84)
 
-SENSOR_FMT = "<IfffffB"
-SENSOR_NUMBERS_FMT = "<Ifffff"  # SENSOR_FMT without its last field, the flags byte
-SENSOR_SIZE = const(25)
-INIT_FMT = "<I14d"
-INIT_SIZE = const(116)
-COMMAND_FMT = "<I17d5BBHHHII"
-COMMAND_SIZE = const(160)
+SENSOR_FMT = "<IfffffBffB"
+SENSOR_NUMBERS_FMT = "<Ifff"  # the time and the inertial and attitude readings
+RANGES_FMT = "<ff"  # the altimeters' ranges, after them
+_RANGES_AT = const(16)  # [bytes] their offset in the body
+BEAMS_FMT = "<ff"  # the velocimeter's two beams, after the flags byte
+_BEAMS_AT = const(25)  # [bytes] their offset in the body
+SENSOR_SIZE = const(34)
+INIT_FMT = "<I15d"
+INIT_SIZE = const(124)
+COMMAND_FMT = "<I18d8BHHHII"
+COMMAND_SIZE = const(170)
 
 # flags of a SENSOR frame
 RADAR_VALID = const(1)
@@ -41,6 +45,13 @@ RADAR_NEW = const(2)
 LRF_VALID = const(4)
 LRF_NEW = const(8)
 CONTACT = const(16)
+RANGES_NEW = const(10)  # either altimeter's new-sample bit
+# beam flags of a SENSOR frame (its last byte)
+BEAM_A_VALID = const(1)
+BEAM_A_NEW = const(2)
+BEAM_B_VALID = const(4)
+BEAM_B_NEW = const(8)
+BEAMS_NEW = const(10)  # either beam's new-sample bit
 
 # CRC-32 (ISO-HDLC, binascii.crc32 on every target) of any bytes followed by their own CRC,
 # little-endian: the CRC-32 residue. Four appended bytes map the CRC one to one, so the
@@ -60,13 +71,24 @@ class Sensor:
         self.radar_range = 0.0  # [m]
         self.lrf_range = 0.0  # [m]
         self.flags = 0
+        self.beam_a = 0.0  # [m/s] velocimeter beam A, line-of-sight velocity toward the ground
+        self.beam_b = 0.0  # [m/s] beam B
+        self.beam_flags = 0
 
     def unpack(self, buf, offset):
-        # the six numbers before the flags byte: a tuple of six fits two 16-byte heap
-        # blocks on a board, one of seven takes three
-        (self.t_us, self.f_axial, self.f_lateral, self.pitch, self.radar_range,
-         self.lrf_range) = struct.unpack_from(SENSOR_NUMBERS_FMT, buf, offset)
-        self.flags = buf[offset + (SENSOR_SIZE - 1)]
+        # The ranges and the beams are read only in a frame that brings a new sample of one
+        # of them (their values are meaningful only then): most frames at 50 Hz carry none,
+        # and two floats and their tuple are 48 bytes on a board.
+        (self.t_us, self.f_axial, self.f_lateral,
+         self.pitch) = struct.unpack_from(SENSOR_NUMBERS_FMT, buf, offset)
+        flags = buf[offset + 24]
+        self.flags = flags
+        if flags & RANGES_NEW:
+            self.radar_range, self.lrf_range = struct.unpack_from(RANGES_FMT, buf, offset + _RANGES_AT)
+        bf = buf[offset + (SENSOR_SIZE - 1)]
+        self.beam_flags = bf
+        if bf & BEAMS_NEW:
+            self.beam_a, self.beam_b = struct.unpack_from(BEAMS_FMT, buf, offset + _BEAMS_AT)
 
 
 class Parser:
