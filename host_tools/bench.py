@@ -1,8 +1,11 @@
 """`lander bench [--json] [--target T ...]`: the cost of one control step on each target.
 
-Every target gets the same canned stream: HELLO, an INIT with a nominal prior, then
-`--steps` SENSOR frames of a nominal braking descent at 50 Hz (both altimeters valid, a new
-sample at each one's own rate, the harness's defaults: radar 20 Hz, LRF 10 Hz). For each target:
+Every target gets the same canned stream: HELLO, then the INIT and the first `--steps`
+SENSOR frames (at most 3000) of a nominal braking descent from 3000 m at 50 Hz, flown in
+closed loop by the firmware on the CPython target (`canned_stream`): both altimeters and a
+Doppler velocimeter in range, a new sample at each one's own rate (radar 20 Hz, LRF 10 Hz,
+velocimeter 10 Hz). Every target then flies the descent it would fly itself. The pico-emu
+heap probe replays the same frames. For each target:
 
 - `step_us_median`, `step_us_max`, `step_us_p99`: the step time the firmware measured
   itself (`step_us` of the COMMAND frames: ticks_us on a board, perf_counter in CPython);
@@ -29,6 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from host_tools import wire
@@ -56,8 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.campaign is not None:
         return bench_campaign(args)
-    if not 10 <= args.steps <= 100_000:
-        raise UsageError("`--steps` must be within 10 ..= 100000.")
+    if not 10 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"`--steps` must be within 10 ..= {MAX_STEPS}.")
     if not 1 <= args.model_runs <= 100_000:
         raise UsageError("`--model-runs` must be within 1 ..= 100000.")
     targets = args.target or list(DEFAULT_TARGETS)
@@ -248,29 +253,46 @@ def _probe_board(port: str, init: wire.Init, frames: list[wire.Sensor]) -> tuple
     raise TargetError(f"pico-emu: the heap probe failed: {(r.stderr or r.stdout).strip()[-300:]}")
 
 
-RADAR_PERIOD_US = 50_000  # [us] the harness's default radar: 20 Hz
-LRF_PERIOD_US = 100_000  # [us] and range finder: 10 Hz
+MAX_STEPS = 3000  # [frames] the benchmark descent is longer than this (60 s at 50 Hz)
 
 
+@lru_cache(maxsize=4)
 def canned_stream(n: int) -> tuple[wire.Init, list[wire.Sensor]]:
-    """A nominal braking descent from 3000 m: the prior and n sensor frames at 50 Hz, each
-    altimeter with a new sample at its own rate (the harness's default sensors)."""
-    init = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0, 1600.0,
-                     310.0, 0.1, 0.15)
+    """The first n frames of a nominal descent flown in closed loop by the firmware on the
+    CPython target: the library's nominal-velocimeter from 3000 m, 40 m/s down and 20 m/s
+    across (both altimeters and both beams in range, a new sample at each one's own rate:
+    radar 20 Hz, range finder 10 Hz, velocimeter 10 Hz), and its INIT.
+
+    Replayed open loop, the frames give every target the descent it would fly itself: the
+    firmware's commands depend only on its frames, so a target that computes alike answers
+    alike, its attitude reading follows its commands and is believed, and the velocimeter is
+    fused. The steps measured are those of a real flight, not of a stream the firmware
+    distrusts."""
+    if not 1 <= n <= MAX_STEPS:
+        raise UsageError(f"`--steps` must be within 10 ..= {MAX_STEPS} (the benchmark descent's frames).")
+    from host_tools.paths import SCENARIOS
+    from host_tools.recording import split_frames
+    from sim_harness.closedloop import run_scenario
+    from sim_harness.scenario import load_scenario
+
+    s = load_scenario(SCENARIOS / "nominal-velocimeter.toml")
+    s = replace(s, name="bench-descent", duration_s=(n + 1) / s.control_rate_hz,
+                initial=replace(s.initial, altitude_m=3000.0, downrange_m=-2000.0,
+                                vertical_speed_mps=-40.0, horizontal_speed_mps=20.0))
+    with open_target("cpython") as target:
+        target.start_recording()
+        run_scenario(s, target, target_name="cpython")
+        sent = bytes(target.recording[0])
+    init = None
     frames = []
-    z, vz, dt = 3000.0, -40.0, 0.02
-    accel = 2.2  # [m/s^2] specific force of the engine along the thrust axis
-    for i in range(n):
-        t_us = (i + 1) * 20_000
-        vz += (accel - _G) * dt
-        z += vz * dt
-        flags = wire.RADAR_VALID | wire.LRF_VALID
-        if t_us // RADAR_PERIOD_US > (t_us - 20_000) // RADAR_PERIOD_US:
-            flags |= wire.RADAR_NEW
-        if t_us // LRF_PERIOD_US > (t_us - 20_000) // LRF_PERIOD_US:
-            flags |= wire.LRF_NEW
-        frames.append(wire.Sensor(0, t_us, accel, 0.0, 0.0, z, z, flags))
-    return init, frames
+    for ftype, seq, body, _raw in split_frames(sent, "the benchmark descent"):
+        if ftype == wire.INIT:
+            init = wire.Init(seq, *wire.INIT_FMT.unpack(body))
+        elif ftype == wire.SENSOR:
+            frames.append(wire.Sensor(seq, *wire.SENSOR_FMT.unpack(body)))
+    if init is None or len(frames) < n:
+        raise TargetError(f"the benchmark descent gave {len(frames)} frames, {n} wanted")
+    return init, frames[:n]
 
 
 def bench_target(name: str, steps: int) -> dict:

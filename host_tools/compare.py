@@ -42,12 +42,15 @@ FIELD_SCALE = {
     "vz": 100.0, "vz_sigma": 100.0, "vx": 100.0, "vx_sigma": 100.0,  # [m/s]
     "accel_bias": 1.0, "accel_bias_sigma": 1.0,  # [m/s^2]
     "mass": 1e3,  # [kg]
-    "radar_test_ratio": 1.0, "lrf_test_ratio": 1.0,  # [1]
+    "radar_test_ratio": 1.0, "lrf_test_ratio": 1.0, "vel_test_ratio": 1.0,  # [1]
 }
-# an altimeter's test ratio, and the range its innovation is made of (docs/reference.md)
-_RATIO_SOURCE = {"radar_test_ratio": "radar_range", "lrf_test_ratio": "lrf_range"}
+# a test ratio, the readings its innovation is made of, and the estimate they are compared
+# with (docs/reference.md)
+_RATIO_SOURCE = {"radar_test_ratio": (("radar_range",), ("agl",)),
+                 "lrf_test_ratio": (("lrf_range",), ("agl",)),
+                 "vel_test_ratio": (("beam_a", "beam_b"), ("vx", "vz"))}
 EXACT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason",
-                "fault_flags", "steps")
+                "vel_health", "vel_reason", "fault_flags", "steps")
 COUNTER_FIELDS = ("rx_errors", "frames_rejected")  # the link's: increments from the first command
 COUNTER_WRAP = 1 << 16  # they are 16-bit on the wire
 
@@ -202,7 +205,8 @@ def _fmt(v: object) -> str:
 # in the order of a control step, discrete fields first (core's flags and counters, the
 # altimeters' health, the mode): when several differ in one step, the first names the cause
 _ALL_FIELDS = (("t_us", "steps", "fault_flags") + COUNTER_FIELDS
-               + ("radar_health", "radar_reason", "lrf_health", "lrf_reason", "mode") + FLOAT_FIELDS)
+               + ("radar_health", "radar_reason", "lrf_health", "lrf_reason", "vel_health", "vel_reason",
+                  "mode") + FLOAT_FIELDS)
 assert sorted(_ALL_FIELDS) == sorted(EXACT_FIELDS + COUNTER_FIELDS + FLOAT_FIELDS)
 _COMMAND_COLUMN = {name: wire.COMMAND_FIELDS.index(name) for name in _ALL_FIELDS}
 _SENSOR_COLUMN = {f.name: i for i, f in enumerate(fields(wire.Sensor))}
@@ -238,7 +242,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
     tvals = {k: np.full((kmax, nr), np.nan) for k in _ALL_FIELDS}
     answered = np.zeros((kmax, nr), dtype=bool)
     # the frames as arrays (step, run) too, padded with a zero frame past a run's end
-    svals = {k: np.zeros((kmax, nr), dtype=np.int64 if k in ("t_us", "flags") else np.float64)
+    svals = {k: np.zeros((kmax, nr), dtype=np.int64 if k in ("t_us", "flags", "beam_flags") else np.float64)
              for k in (*SENSOR_KEYS, "t_us", "flags")}
     for i, r in enumerate(runs):
         # one table per run (a row per command, the dataclass's fields in order) rather than
@@ -302,8 +306,10 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                     if name == "throttle":
                         bound = bound + tol.throttle_bound(tvals["vz"][k], out["vz"])
                     if name in _RATIO_SOURCE:
-                        rng = np.abs(svals[_RATIO_SOURCE[name]][k])
-                        heights = rng + np.maximum(np.abs(tvals["agl"][k]), np.abs(out["agl"]))
+                        readings, estimates = _RATIO_SOURCE[name]
+                        heights = sum(np.abs(svals[r][k]) for r in readings)
+                        for e in estimates:
+                            heights = heights + np.maximum(np.abs(tvals[e][k]), np.abs(out[e]))
                         var = out[name.replace("test_ratio", "innov_var")]
                         bound = bound + tol.ratio_bound(t, m, heights, var)
                     same = (t == m) | (np.isnan(t) & np.isnan(m))

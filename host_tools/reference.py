@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from host_tools import wire
+from host_tools.reference_velocimeter import MAX_SPEED, VelocitySource
 
 # docs/algorithms.md sections 2-3 (estimation, cross-check) are transcribed below.
 ESTIMATOR_IMPLEMENTED = True
@@ -43,6 +44,8 @@ LRF_BAD = 64
 
 FAULT_IMU, FAULT_ATTITUDE, FAULT_RANGE_VALUE, FAULT_TIME_STEP, FAULT_LINK_GAP = 1, 2, 4, 8, 16
 FAULT_ATTITUDE_DISTRUSTED = 32  # the attitude reading disagrees with the modelled attitude
+FAULT_VELOCITY_VALUE = 64  # a velocimeter beam's value was not usable
+MIN_CANT, MAX_CANT = 0.05, 1.0  # [rad] the beams' cant an INIT may give
 
 G_MOON = 1.62  # [m/s^2]
 G0 = 9.80665  # [m/s^2]
@@ -153,12 +156,14 @@ SCALE_V = 100.0  # [m/s]
 
 FLOAT_FIELDS = ("throttle", "pitch_cmd", "agl", "agl_sigma", "z", "z_sigma", "vz", "vz_sigma",
                 "vx", "vx_sigma", "terrain", "terrain_sigma", "accel_bias", "accel_bias_sigma",
-                "mass", "radar_test_ratio", "lrf_test_ratio")
+                "mass", "radar_test_ratio", "lrf_test_ratio", "vel_test_ratio")
 INT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason",
-              "fault_flags", "frames_rejected", "steps")
-SENSOR_KEYS = ("t_us", "f_axial", "f_lateral", "pitch", "radar_range", "lrf_range", "flags")
+              "vel_health", "vel_reason", "fault_flags", "frames_rejected", "steps")
+SENSOR_KEYS = ("t_us", "f_axial", "f_lateral", "pitch", "radar_range", "lrf_range", "flags",
+               "beam_a", "beam_b", "beam_flags")
 INIT_KEYS = ("t_us", "z", "z_sigma", "vz", "vz_sigma", "vx", "vx_sigma", "terrain",
-             "terrain_sigma", "mass", "dry_mass", "max_thrust", "isp", "min_throttle", "engine_tau")
+             "terrain_sigma", "mass", "dry_mass", "max_thrust", "isp", "min_throttle", "engine_tau",
+             "beam_cant")
 
 
 def frames_from(sensors: Sequence[wire.Sensor]) -> dict[str, np.ndarray]:
@@ -166,6 +171,7 @@ def frames_from(sensors: Sequence[wire.Sensor]) -> dict[str, np.ndarray]:
     out = {k: np.array([getattr(s, k) for s in sensors], dtype=np.float64) for k in SENSOR_KEYS}
     out["t_us"] = np.array([s.t_us for s in sensors], dtype=np.int64)
     out["flags"] = np.array([s.flags for s in sensors], dtype=np.int64)
+    out["beam_flags"] = np.array([s.beam_flags for s in sensors], dtype=np.int64)
     return out
 
 
@@ -257,7 +263,8 @@ class ReferenceModel:
             sane = (finite & (p["z_sigma"] > 0) & (p["vz_sigma"] > 0) & (p["vx_sigma"] > 0)
                     & (p["terrain_sigma"] > 0) & (p["dry_mass"] > 0) & (p["dry_mass"] <= p["mass"])
                     & (p["max_thrust"] > 0) & (p["isp"] > 0) & (p["min_throttle"] >= 0)
-                    & (p["min_throttle"] < 1) & (p["engine_tau"] >= 0) & (p["engine_tau"] < 10))
+                    & (p["min_throttle"] < 1) & (p["engine_tau"] >= 0) & (p["engine_tau"] < 10)
+                    & (p["beam_cant"] >= MIN_CANT) & (p["beam_cant"] <= MAX_CANT))
         ok = where & sane
         bad = where & ~sane
         self.frames_rejected = np.where(bad, np.minimum(self.frames_rejected + 1, 65535),
@@ -310,6 +317,7 @@ class ReferenceModel:
         # the variance of each test ratio's innovation (its tolerance allows for cancellation)
         out["radar_innov_var"] = self.radar.innov_var
         out["lrf_innov_var"] = self.lrf.innov_var
+        out["vel_innov_var"] = self.vel.innov_var
         return out
 
     def _core_step(self, frames, t_us, run) -> None:
@@ -345,10 +353,25 @@ class ReferenceModel:
             r = np.asarray(frames[f"{name}_range"], dtype=np.float64)
             with np.errstate(invalid="ignore"):
                 usable = np.isfinite(r) & (r >= 0.0) & (r <= MAX_RANGE)
-            broken = ((flags & valid) != 0) & ~usable
+            # read only in a frame with its new-sample bit
+            broken = ((flags & valid) != 0) & ((flags & new) != 0) & ~usable
             flags = np.where(broken, (flags & ~(valid | new)) | bad, flags)
             ranges[name] = f(np.where(broken | ~np.isfinite(r), 0.0, r))
             faults |= np.where(broken, FAULT_RANGE_VALUE, 0)
+        # the velocimeter's beams, read only in a frame with a new sample of either
+        bflags = np.asarray(frames["beam_flags"], dtype=np.int64) & 15
+        read = (bflags & (wire.BEAM_A_NEW | wire.BEAM_B_NEW)) != 0
+        beams = {}
+        for name, valid, new in (("beam_a", wire.BEAM_A_VALID, wire.BEAM_A_NEW),
+                                 ("beam_b", wire.BEAM_B_VALID, wire.BEAM_B_NEW)):
+            v = np.asarray(frames[name], dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                usable = np.isfinite(v) & (np.abs(v) < MAX_SPEED)
+            broken = run & read & ((bflags & valid) != 0) & ~usable
+            bflags = np.where(broken, bflags & ~(valid | new), bflags)
+            beams[name] = f(np.where(usable, v, 0.0))
+            faults |= np.where(broken, FAULT_VELOCITY_VALUE, 0)
+        self.vel.bad_seen |= (faults & FAULT_VELOCITY_VALUE) != 0
 
         # every frame: the estimator takes the increments and the samples, guidance watches
         # for touchdown; a cycle when one is due (section 1)
@@ -359,6 +382,8 @@ class ReferenceModel:
         pitch = np.where(self.attitude_ok, self.pitch, self.theta_model).astype(self.dtype)
         faults |= np.where(run & ~self.attitude_ok, FAULT_ATTITUDE_DISTRUSTED, 0)
         self._estimator_frame(run, dt, flags, ranges["radar"], ranges["lrf"], t_rel, pitch)
+        due = self.vel.due(run, bflags, t_rel)
+        self.vel.take(due, bflags, beams["beam_a"], beams["beam_b"], pitch, t_rel)
         self._guidance_frame(run, flags & wire.CONTACT, d_us)
         self.cycle_us = np.where(run, self.cycle_us + np.minimum(d_us, MAX_D_US), self.cycle_us)
         self.cycle_faults = np.where(run, self.cycle_faults | faults, self.cycle_faults)
@@ -388,9 +413,11 @@ class ReferenceModel:
             "terrain": self.terrain, "terrain_sigma": self.terrain_sigma,
             "accel_bias": self.accel_bias, "accel_bias_sigma": self.accel_bias_sigma,
             "mass": self.mass, "radar_test_ratio": self.radar.test_ratio,
-            "lrf_test_ratio": self.lrf.test_ratio, "mode": self.mode,
+            "lrf_test_ratio": self.lrf.test_ratio, "vel_test_ratio": self.vel.test_ratio,
+            "mode": self.mode,
             "radar_health": self.radar.health, "radar_reason": self.radar.reason,
             "lrf_health": self.lrf.health, "lrf_reason": self.lrf.reason,
+            "vel_health": self.vel.health, "vel_reason": self.vel.reason,
             "fault_flags": self.fault_flags, "frames_rejected": self.frames_rejected,
             "steps": self.steps,
         }
@@ -433,6 +460,8 @@ class ReferenceModel:
                                    RADAR_MIN, RADAR_MAX)
             self.lrf = AidSource(self, "lrf", wire.LRF_VALID, wire.LRF_NEW, LRF_BAD,
                                  LRF_SIGMA0, LRF_FRACTION, LRF_CAL0, LRF_CALF, LRF_MIN, LRF_MAX)
+            self.vel = VelocitySource(self)
+            self.ax, self.az = self._zeros(), self._zeros()  # [m/s^2] the last cycle's acceleration
             self._outputs(np.ones(n, dtype=bool), self._zeros())
             return
         f = self._f
@@ -469,6 +498,9 @@ class ReferenceModel:
         self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
         self.radar.reset(w)
         self.lrf.reset(w)
+        self.vel.reset(w, p["beam_cant"])
+        self.ax = np.where(w, 0.0, self.ax).astype(dt_)
+        self.az = np.where(w, 0.0, self.az).astype(dt_)
         self._outputs(w, self._zeros())
 
     def _estimator_frame(self, run, dt, flags, radar_range, lrf_range, t_rel, pitch) -> None:
@@ -521,12 +553,17 @@ class ReferenceModel:
             # 3. an altimeter with no sample waiting is checked for missing data
             self._aid(self.radar, self.lrf, cyc & (self.radar.waiting == 0), none, t_s, zero)
             self._aid(self.lrf, self.radar, cyc & (self.lrf.waiting == 0), none, t_s, zero)
+            self.vel.no_sample(cyc & ~self.vel.waiting, t_rel)
             self._outputs(cyc, t_s)  # 4.
             self.ins_sigma = np.where(cyc, self.ins_sigma + dt / T_INS * (self.vz_sigma - self.ins_sigma),
                                       self.ins_sigma).astype(self.dtype)
 
     def _estimator_aid(self, run, t_rel, this_frame) -> None:
         """Section 2, Samples: the waiting samples (of this frame too if this_frame), in order."""
+        vel = self.vel
+        judge = run & vel.waiting & (this_frame | (vel.w_t_us < t_rel))
+        if judge.any():
+            self._aid_velocity(judge)
         radar, lrf = self.radar, self.lrf
         nr = np.where(run, radar.arrived(t_rel, this_frame), 0)
         nl = np.where(run, lrf.arrived(t_rel, this_frame), 0)
@@ -585,6 +622,19 @@ class ReferenceModel:
         alt.t_fused = np.where(done, t_s, alt.t_fused)
         self.t_fused = np.where(done, t_s, self.t_fused)
 
+    def _aid_velocity(self, m) -> None:
+        """Section 3b, Update and Fusion: vx fused, the biases considered (a Schmidt update)."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            fuse = self.vel.update(m, self.vx, self.vz, self.p_vx, self.P[V, V], self.ax, self.az,
+                                   self.t_state_us, self._us)
+            k = self.p_vx / (self.p_vx + self.vel.meas_var)
+            keep = 1.0 - k
+            self.vx = np.where(fuse, self.vx + k * (self.vel.meas - self.vx), self.vx).astype(self.dtype)
+            p_vx = self.p_vx * keep
+            self.p_vx = np.where(fuse, np.where(p_vx < MIN_VAR, MIN_VAR, p_vx), self.p_vx).astype(self.dtype)
+            self.p_xb = np.where(fuse, self.p_xb * keep, self.p_xb).astype(self.dtype)
+            self.p_vxb = np.where(fuse, self.p_vxb * keep, self.p_vxb).astype(self.dtype)
+
     def _correct_vx(self, run) -> None:
         """Section 2, step 2: vx corrected with the bias by the regression of its error on the bias's."""
         a = self.p_xb / np.maximum(self.P[B, B], self.p_bb_ref)
@@ -609,7 +659,11 @@ class ReferenceModel:
         self.h = np.where(run, self.h + dz, self.h)
         self.z = np.where(run, self.z + dz, self.z)
         self.vz = np.where(run, vz, self.vz)
-        self.vx = np.where(run, self.vx + (dl * c - da * s), self.vx)
+        dvx = dl * c - da * s
+        self.vx = np.where(run, self.vx + dvx, self.vx)
+        acquired = run & (self.vel.health != NOT_ACQUIRED)
+        self.ax = np.where(acquired, dvx / dt, self.ax).astype(self.dtype)
+        self.az = np.where(acquired, dv / dt, self.az).astype(self.dtype)
         for a in ("dv_axial", "dv_lateral", "pitch_dt"):
             setattr(self, a, np.where(run, 0.0, getattr(self, a)).astype(self.dtype))
         # P = F P F^T, F rows h (1, dt, 0, beta), vz (0, 1, 0, gamma), z (0, dt, 1, beta), b (0, 0, 0, 1)

@@ -30,6 +30,7 @@ class Prior:
         self.terrain, self.terrain_sigma = 0.0, 100.0
         self.mass, self.dry_mass, self.max_thrust = 540.0, 340.0, 1600.0
         self.isp, self.min_throttle, self.engine_tau = 310.0, 0.1, 0.15
+        self.beam_cant = 0.35  # [rad] the velocimeter's beams (INIT, docs/protocol.md)
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -140,7 +141,7 @@ def run(est, prior, frames, every=1):
     last_us = 0
     for i, (t, dt, fa, fl, pm, flags, rr, lr, truth) in enumerate(frames):
         t_us = round(t * 1e6)
-        est.frame(dt, fa, fl, pm, flags, rr, lr, t_us)
+        est.frame(dt, fa, fl, pm, flags, rr, lr, t_us, 0, 0.0, 0.0)  # no velocimeter sample
         if clock.due(t_us, t_us - last_us):
             est.aid(t_us, False)
             est.cycle(t_us * 1e-6, t_us, clock.dt)

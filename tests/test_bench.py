@@ -41,7 +41,7 @@ def test_percentile_is_nearest_rank():
 
 
 def test_step_telemetry_summary_names_p50_p99_max_and_heap():
-    cmds = [Command(i, 0, *([0.0] * 17), *([0] * 9), i + 100, 5000 - i) for i in range(100)]
+    cmds = [Command(i, 0, *([0.0] * 18), *([0] * 11), i + 100, 5000 - i) for i in range(100)]
     line = summarize_step_telemetry(cmds)
     assert "p50 149 us" in line and "p99 198 us" in line and "max 199 us" in line
     assert "min 4901 B" in line

@@ -35,7 +35,7 @@ def run(prior, frames):
     for f in frames:
         # the flight core's schedule: every frame, and a cycle every 0.1 s
         t_us = round(f[0] * 1e6)
-        e.frame(f[1], f[2], f[3], f[4], f[5], f[6], f[7], t_us)
+        e.frame(f[1], f[2], f[3], f[4], f[5], f[6], f[7], t_us, 0, 0.0, 0.0)  # no velocimeter sample
         if clock.due(t_us, t_us - last):
             e.aid(t_us, False)
             e.cycle(t_us * 1e-6, t_us, clock.dt)

@@ -15,7 +15,8 @@ import_firmware()
 from flight.core import Prior  # noqa: E402
 from flight.guidance import Guidance, atan1  # noqa: E402
 
-VEHICLE = (540.0, 340.0, 1600.0, 310.0, 0.1, 0.15)  # mass, dry, thrust, isp, min throttle, tau
+VEHICLE = (540.0, 340.0, 1600.0, 310.0, 0.1, 0.15, 0.35)  # mass, dry, thrust, isp, min throttle, tau,
+# beam cant (INIT's layout, docs/protocol.md)
 
 
 Est = partial(EstimateStandIn, agl=3000.0, agl_sigma=3.0, vz=-50.0, vz_sigma=0.2, vx=30.0)
@@ -141,7 +142,7 @@ class E:
         self.aiding = True
         self.below = 0.0
 P = Prior()
-P.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+P.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15, 0.35))
 EST = E()
 G = Guidance()
 G.reset(P)
@@ -242,7 +243,7 @@ EST.below = 0.0
 # descending at the rate the wait allows (dh over the time 0.6 rad of tilt needs to null vx)
 EST.vz = -(400.0 - 3.0 * 1.0 - 5.0) * 1.62 * 0.6 / 25.0
 P = Prior()
-P.set((0, 400.0, 1.0, EST.vz, 0.5, 25.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+P.set((0, 400.0, 1.0, EST.vz, 0.5, 25.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15, 0.35))
 G = Guidance()
 G.reset(P)
 CLOCK = CycleClock()
@@ -284,7 +285,7 @@ out = []
 for below, wet in ((0.0, 540.0), (20.0, 540.0), (20.0, 342.0)):
     EST.below = below
     P = Prior()
-    P.set((0, 300.0, 0.5, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, wet, 340.0, 1600.0, 310.0, 0.1, 0.15))
+    P.set((0, 300.0, 0.5, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, wet, 340.0, 1600.0, 310.0, 0.1, 0.15, 0.35))
     G = Guidance()
     G.reset(P)
     G.frame(0, 20000)

@@ -40,7 +40,7 @@ def fly(z=4000.0, vz=-50.0, vx=30.0, sigma=1.0, aiding=True, error=0.0, propella
     """Semi-implicit Euler at dt/sub; returns the touchdown state and what was used."""
     p = Prior()
     p.set((0, z + error, sigma, vz, 0.1, vx, 0.1, 0.0, 1.0, DRY + propellant, DRY, TMAX, ISP, UMIN,
-           TAU_E))
+           TAU_E, 0.35))
     g = Guidance()
     g.reset(p)
     est = TruthEstimate(sigma, aiding, error)

@@ -29,7 +29,7 @@ Est = partial(EstimateStandIn, agl=1000.0, agl_sigma=1.0, vz=-20.0, vz_sigma=0.1
 def make(propellant=200.0):
     p = Prior()
     p.set((0, 1000.0, 10.0, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, 340.0 + propellant, 340.0, 1600.0,
-           310.0, 0.1, 0.15))
+           310.0, 0.1, 0.15, 0.35))
     g = Guidance()
     g.reset(p)
     return g
@@ -212,7 +212,7 @@ class Est:
 
 
 P = Prior()
-P.set((0, 1000.0, 10.0, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15))
+P.set((0, 1000.0, 10.0, -20.0, 0.5, 0.0, 0.5, 0.0, 5.0, 540.0, 340.0, 1600.0, 310.0, 0.1, 0.15, 0.35))
 G = Guidance()
 CLOCK = CycleClock()
 T = [0]  # [us] the last frame

@@ -21,7 +21,7 @@ PITCH_RATE = 0.3  # [rad/s] the documented pitch-command rate limit
 
 def prior(mass=540.0, tau=0.15, u_min=0.1):
     p = Prior()
-    p.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, mass, 340.0, 1600.0, 310.0, u_min, tau))
+    p.set((0, 3000.0, 10.0, -50.0, 0.5, 30.0, 0.5, 0.0, 5.0, mass, 340.0, 1600.0, 310.0, u_min, tau, 0.35))
     return p
 
 

@@ -26,6 +26,7 @@ FAULT_RANGE_VALUE = const(4)
 FAULT_TIME_STEP = const(8)
 FAULT_LINK_GAP = const(16)
 FAULT_ATTITUDE_DISTRUSTED = const(32)  # the reading disagrees with the modelled attitude
+FAULT_VELOCITY_VALUE = const(64)
 
 _MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
 _MIN_SPECIFIC_FORCE = -_MAX_SPECIFIC_FORCE  # (a negated name would be a new float at every use)
@@ -33,8 +34,12 @@ _MAX_PITCH = 1.4  # [rad] beyond the attitude envelope (|pitch| <= 1.2): a corru
 # it also keeps cos(pitch) >= 0.17 for the slant-range geometry
 _MIN_PITCH = -_MAX_PITCH
 _MAX_RANGE = 100000.0  # [m] beyond any altimeter's reach
+_MAX_SPEED = 1000.0  # [m/s] beyond any speed of a descent: a corrupt beam reading
+_MIN_SPEED = -_MAX_SPEED
 _MAX_DT = 5.0  # [s] longest gap propagated as it is; longer gaps are clamped
 _MAX_D_US = const(5000000)  # [us] _MAX_DT in microseconds
+_MIN_CANT = 0.05  # [rad] beams closer to the thrust axis see too little of the horizontal speed
+_MAX_CANT = 1.0  # [rad]
 LINK_GAP_S = 0.5  # [s] a gap between frames longer than this means the link was lost
 CYCLE_US = const(100000)  # [us] period of the navigation-and-guidance cycle (10 Hz)
 
@@ -90,22 +95,25 @@ class Prior:
         self.isp = 0.0  # [s]
         self.min_throttle = 0.0  # [1]
         self.engine_tau = 0.0  # [s]
+        self.beam_cant = 0.0  # [rad] each velocimeter beam's angle from the thrust axis
 
     def set(self, values):
         (self.t_us, self.z, self.z_sigma, self.vz, self.vz_sigma, self.vx, self.vx_sigma,
          self.terrain, self.terrain_sigma, self.mass, self.dry_mass, self.max_thrust,
-         self.isp, self.min_throttle, self.engine_tau) = values
+         self.isp, self.min_throttle, self.engine_tau, self.beam_cant) = values
 
     def is_sane(self):
         for v in (self.z, self.z_sigma, self.vz, self.vz_sigma, self.vx, self.vx_sigma,
                   self.terrain, self.terrain_sigma, self.mass, self.dry_mass,
-                  self.max_thrust, self.isp, self.min_throttle, self.engine_tau):
+                  self.max_thrust, self.isp, self.min_throttle, self.engine_tau,
+                  self.beam_cant):
             if not finite(v):
                 return False
         return (self.z_sigma > 0.0 and self.vz_sigma > 0.0 and self.vx_sigma > 0.0
                 and self.terrain_sigma > 0.0 and 0.0 < self.dry_mass <= self.mass
                 and self.max_thrust > 0.0 and self.isp > 0.0
-                and 0.0 <= self.min_throttle < 1.0 and 0.0 <= self.engine_tau < 10.0)
+                and 0.0 <= self.min_throttle < 1.0 and 0.0 <= self.engine_tau < 10.0
+                and _MIN_CANT <= self.beam_cant <= _MAX_CANT)
 
 
 class FlightCore:
@@ -192,16 +200,32 @@ class FlightCore:
         else:
             faults |= FAULT_ATTITUDE
 
+        # a range is read only with its new-sample bit (wire.Sensor); a stale one is never used
         radar_range = s.radar_range
-        if flags & wire.RADAR_VALID and not (0.0 <= radar_range <= _MAX_RANGE):
+        if flags & wire.RADAR_NEW and flags & wire.RADAR_VALID \
+                and not (0.0 <= radar_range <= _MAX_RANGE):
             flags = (flags & ~(wire.RADAR_VALID | wire.RADAR_NEW)) | RADAR_BAD
             radar_range = 0.0
             faults |= FAULT_RANGE_VALUE
         lrf_range = s.lrf_range
-        if flags & wire.LRF_VALID and not (0.0 <= lrf_range <= _MAX_RANGE):
+        if flags & wire.LRF_NEW and flags & wire.LRF_VALID \
+                and not (0.0 <= lrf_range <= _MAX_RANGE):
             flags = (flags & ~(wire.LRF_VALID | wire.LRF_NEW)) | LRF_BAD
             lrf_range = 0.0
             faults |= FAULT_RANGE_VALUE
+
+        bflags = s.beam_flags & 15
+        beam_a = s.beam_a
+        beam_b = s.beam_b
+        if bflags & wire.BEAMS_NEW:  # the beams are read only with a new sample
+            if bflags & wire.BEAM_A_VALID and not (_MIN_SPEED < beam_a < _MAX_SPEED):
+                bflags &= ~(wire.BEAM_A_VALID | wire.BEAM_A_NEW)
+                faults |= FAULT_VELOCITY_VALUE
+            if bflags & wire.BEAM_B_VALID and not (_MIN_SPEED < beam_b < _MAX_SPEED):
+                bflags &= ~(wire.BEAM_B_VALID | wire.BEAM_B_NEW)
+                faults |= FAULT_VELOCITY_VALUE
+            if faults & FAULT_VELOCITY_VALUE:
+                self.est.vel.bad_seen = True
 
         # every frame: the inertial increments and the samples wait for the cycle; a
         # confirmed contact cuts the engine at once
@@ -215,7 +239,8 @@ class FlightCore:
         else:
             pitch = guid.pitch_model
             faults |= FAULT_ATTITUDE_DISTRUSTED
-        est.frame(dt, self.f_axial, self.f_lateral, pitch, flags, radar_range, lrf_range, t_us)
+        est.frame(dt, self.f_axial, self.f_lateral, pitch, flags, radar_range, lrf_range, t_us,
+                  bflags, beam_a, beam_b)
         guid.frame(flags & wire.CONTACT, d_us)
         self._cycle_faults |= faults
         self.cycled = self.clock.due(t_us, d_us)

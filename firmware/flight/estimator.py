@@ -21,8 +21,9 @@ import math
 from micropython import const
 
 from flight import wire
-from flight.altimeter import ACT_FUSE, ACT_RESET, Altimeter
+from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, Altimeter
 from flight.fmath import cos_of, sin
+from flight.velocimeter import Velocimeter
 
 G_MOON = 1.62  # [m/s^2]
 RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
@@ -85,6 +86,7 @@ class Estimator:
         self.lrf = Altimeter(wire.LRF_VALID, wire.LRF_NEW, LRF_BAD, _LRF_NOISE_M,
                              _LRF_NOISE_FRACTION, _LRF_CAL_M, _LRF_CAL_FRACTION, _LRF_MIN_M,
                              _LRF_MAX_M)
+        self.vel = Velocimeter()
         self.x = [0.0, 0.0, 0.0, 0.0]  # [m, m/s, m, m/s^2] h, vz, z, accel bias
         self.p = [0.0] * 16  # covariance of x, row-major, symmetric
         self._dt = -1.0  # [s] the cycle interval the constants below are for (-1: none yet)
@@ -104,6 +106,9 @@ class Estimator:
     def _clear(self):
         self.radar.reset()
         self.lrf.reset()
+        self.vel.reset()
+        self.ax = 0.0  # [m/s^2] the last cycle's mean acceleration (once a velocimeter is seen)
+        self.az = 0.0
         for i in range(16):
             self.p[i] = 0.0
         for i in range(4):
@@ -149,6 +154,7 @@ class Estimator:
 
     def reset(self, prior):
         self._clear()
+        self.vel.configure(prior.beam_cant)
         x = self.x
         p = self.p
         x[0] = prior.z - prior.terrain
@@ -169,9 +175,10 @@ class Estimator:
         self.p_vx = prior.vx_sigma * prior.vx_sigma
         self._outputs(0.0)
 
-    def frame(self, dt, f_axial, f_lateral, pitch, flags, radar_range, lrf_range, t_us):
+    def frame(self, dt, f_axial, f_lateral, pitch, flags, radar_range, lrf_range, t_us,
+              bflags, beam_a, beam_b):
         # every frame: dt [s], the last good inertial and attitude readings, the sanitised
-        # flags and ranges, t_us [us] since INIT (the time stamp of a sample)
+        # flags, ranges and beams, t_us [us] since INIT (the time stamp of a sample)
         if dt != self._frame_dt:
             self._fold()
             self._frame_dt = dt
@@ -186,12 +193,15 @@ class Estimator:
         self.z += self._carry
         s = 0.0
         c = 1.0
-        if flags & _NEW:
-            # a sample arrives: the sine and cosine of its attitude, once for both altimeters
+        take_beams = bflags & wire.BEAMS_NEW and self.vel.due(t_us)
+        if flags & _NEW or take_beams:
+            # a sample arrives: the sine and cosine of its attitude, once for all sensors
             s = sin(pitch)
             c = cos_of(s)
         self.radar.take(flags, radar_range, s, c, t_us)
         self.lrf.take(flags, lrf_range, s, c, t_us)
+        if take_beams:
+            self.vel.take(bflags, beam_a, beam_b, s, c, t_us)
 
     def cycle(self, t_s, t_us, dt):
         # every cycle: t_s [s] and t_us [us] since INIT, dt [s] the interval since the last.
@@ -221,6 +231,8 @@ class Estimator:
             self._aid(self.radar, self.lrf, -1, t_s, 0.0)
         if not self.lrf.waiting:
             self._aid(self.lrf, self.radar, -1, t_s, 0.0)
+        if not self.vel.waiting:
+            self.vel.no_sample(t_us)
         self._outputs(t_s)
         # v_ins's error: the prior's, pulled toward the filter's as v_ins is (a bound: |corr| <= 1)
         self.ins_sigma += self._k_ins * (self.vz_sigma - self.ins_sigma)
@@ -229,6 +241,9 @@ class Estimator:
         # the waiting samples, those of this frame (t_us [us]) only if this_frame, in the
         # order they arrived (radar first within a frame): each judged at its own time and
         # carried along vz to the state's time (the last cycle's)
+        vel = self.vel
+        if vel.waiting and (this_frame or vel.w_t_us < t_us):
+            self._aid_velocity()
         radar = self.radar
         lrf = self.lrf
         nr = radar.arrived(t_us, this_frame)
@@ -310,7 +325,11 @@ class Estimator:
         v = self.v_ins
         self.travel += (v + half) * dt
         self.v_ins = v + dv + self._k_ins * (x[1] - v)
-        self.vx += dl * c - da * s
+        dvx = dl * c - da * s  # [m/s]
+        self.vx += dvx
+        if self.vel.health != NOT_ACQUIRED:  # the velocimeter's samples are carried along these
+            self.ax = dvx / dt
+            self.az = dv / dt
         self.dv_axial = 0.0
         self.dv_lateral = 0.0
         self.pitch_dt = 0.0
@@ -397,6 +416,23 @@ class Estimator:
             return
         alt.t_fused = t_s
         self.t_fused = t_s
+
+    def _aid_velocity(self):
+        # the velocimeter's waiting sample, judged against the state of the last cycle; vx
+        # fused with the lateral and axial biases as considered (not estimated) states: their
+        # covariances with vx shrink with its variance, nothing else changes
+        vel = self.vel
+        act = vel.update(self.vx, self.x[1], self.p_vx, self.p[_VV], self.ax, self.az,
+                         self.t_state_us)
+        if act != ACT_FUSE:
+            return
+        p_vx = self.p_vx
+        k = p_vx / (p_vx + vel.meas_var)
+        self.vx += k * (vel.meas - self.vx)
+        keep = 1.0 - k
+        self.p_vx = _floor(p_vx * keep)
+        self.p_xb *= keep
+        self.p_vxb *= keep
 
     def _fuse(self, nu, r_var):
         # scalar update with H = (1, 0, 0, 0): the altimeter measures h. With ph = P H'

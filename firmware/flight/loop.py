@@ -177,8 +177,9 @@ class Firmware:
             guid.throttle, guid.pitch_cmd, est.agl, est.agl_sigma, est.z, est.z_sigma,
             est.vz, est.vz_sigma, est.vx, est.vx_sigma, est.terrain, est.terrain_sigma,
             est.accel_bias, est.accel_bias_sigma, guid.mass,
-            est.radar.test_ratio, est.lrf.test_ratio,
+            est.radar.test_ratio, est.lrf.test_ratio, est.vel.test_ratio,
             guid.mode, est.radar.health, est.radar.reason, est.lrf.health, est.lrf.reason,
+            est.vel.health, est.vel.reason,
             core.fault_flags, self.parser.rx_errors, core.frames_rejected, core.steps,
             step_us, heap_free)
         return w.finish(wire.COMMAND_SIZE)
