@@ -1,4 +1,4 @@
-"""`lander campaign [-n N] [--seed S]`: a random fault campaign, screened by the truth pilot.
+"""`lander campaign [-n N] [--seed S] [--velocimeter]`: a random fault campaign, screened by the truth pilot.
 
 The output directory is checked and claimed (host_tools.outputs) before the first run. The cases
 fly on a Dask cluster like Monte Carlo's (host_tools.cmd_montecarlo: --scheduler, --resume)."""
@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=runs.path_arg, help="output directory (default: runs/campaign-<seed>)")
     p.add_argument("--no-reference", action="store_true",
                    help="do not check the commands against the reference model")
+    p.add_argument("--velocimeter", action="store_true",
+                   help="fit every case with the default Doppler velocimeter and draw velocimeter faults "
+                        "(every kind, on one beam or the whole unit) as a class of their own")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             stats = run_campaign(args.n, args.seed, args.target, workers, out_dir=out,
                                  progress=sys.stdout.isatty(), reference=not args.no_reference,
-                                 scheduler=args.scheduler, resume=args.resume)
+                                 scheduler=args.scheduler, resume=args.resume, velocimeter=args.velocimeter)
         except KeyboardInterrupt:
             raise interrupted(out) from None
     if args.json:

@@ -7,11 +7,13 @@ the vehicle, the sensors and the flight core are arrays with one row per run.
 
 The vehicle and sensors here are a vectorised transcription of sim_harness.dynamics and
 sim_harness.sensors (same closed forms, same sensor equations, frames rounded to float32 as
-the wire carries them) for fault-free scenarios, with two simplifications, both documented in
-docs/reference.md: the random draws come from one numpy generator per campaign (the same
-distributions, not the per-run streams of the harness, so a run is statistically, not bit for
-bit, the run `sim` would fly), and a step in which the tanks run dry ends with the thrust cut at
-the step's end rather than at the dry instant. It answers "how does this design fly over
+the wire carries them; the velocimeter's beams too, when one is fitted) for fault-free
+scenarios, with two simplifications, both documented in docs/reference.md: the random draws
+come from one numpy generator per campaign (the same distributions, not the per-run streams of
+the harness, so a run is statistically, not bit for bit, the run `sim` would fly; the
+velocimeter's from a second generator, so that fitting one leaves the other draws alone), and a
+step in which the tanks run dry ends with the thrust cut at the step's end rather than at the
+dry instant. It answers "how does this design fly over
 dispersions" in seconds; the per-run harness with a real target remains the judge.
 
 `model_throughput()` reports run-steps per second for `bench`.
@@ -213,6 +215,56 @@ class VecAltimeter:
         return self.reading, self.valid & self.fitted, new
 
 
+class VecVelocimeter:
+    """sim_harness.sensors.VelocimeterModel for n runs at once (no faults): beam A at -cant,
+    beam B at +cant from the thrust axis, reading scale * v.d + bias + noise, valid while the
+    beam's slant range is within [min_range_m, max_range_m]."""
+
+    def __init__(self, params, rng: np.random.Generator) -> None:
+        def col(name):
+            return np.array([float(getattr(p, name)) for p in params])
+
+        n = len(params)
+        self.fitted = np.array([p.fitted for p in params], dtype=bool)
+        self.any_fitted = bool(self.fitted.any())
+        self.cant = col("cant_rad")
+        self.rate = col("rate_hz")
+        self.noise_m = col("noise_mps")
+        self.noise_f = col("noise_fraction")
+        self.bias = col("bias_mps")
+        self.scale = col("scale")
+        self.rmin = col("min_range_m")
+        self.rmax = col("max_range_m")
+        self.last_j = np.full(n, -1)
+        self.reading = np.zeros((2, n))  # [m/s] beam A, beam B: the last sample
+        self.valid = np.zeros((2, n), dtype=bool)
+        self.rng = rng
+        self._zeros = np.zeros(n)
+        self._no_flags = np.zeros(n, dtype=np.int64)
+
+    def frame(self, t: float, dyn: VecDynamics, terrain: VecTerrain):
+        """(beam_a [m/s], beam_b [m/s], beam_flags) of every run at time t [s]."""
+        if not self.any_fitted:
+            return self._zeros, self._zeros, self._no_flags
+        n = len(self.fitted)
+        j = np.floor(t * self.rate + 1e-9).astype(np.int64)
+        new = self.fitted & (j > self.last_j) & (j >= 0)
+        self.last_j = np.where(new, j, self.last_j)
+        for i, sign in enumerate((-1.0, 1.0)):
+            angle = dyn.pitch + sign * self.cant
+            r = terrain.ray_range(dyn.x, dyn.z, angle)
+            los = dyn.vx * np.sin(angle) - dyn.vz * np.cos(angle)  # [m/s] v . d, closing positive
+            valid = (self.rmin <= r) & (r <= self.rmax)
+            sigma = self.noise_m + self.noise_f * np.abs(los)
+            reading = np.where(valid, self.scale * los + self.bias + sigma * self.rng.standard_normal(n), 0.0)
+            self.reading[i] = np.where(new, reading, self.reading[i])
+            self.valid[i] = np.where(new, valid, self.valid[i])
+        va, vb = self.valid[0] & self.fitted, self.valid[1] & self.fitted
+        flags = (np.where(va, wire.BEAM_A_VALID, 0) | np.where(new, wire.BEAM_A_NEW, 0)
+                 | np.where(vb, wire.BEAM_B_VALID, 0) | np.where(new, wire.BEAM_B_NEW, 0))
+        return self.reading[0], self.reading[1], flags
+
+
 def fly_dispersed(scenario, n: int, seed: int | None = None, dtype=np.float64,
                   scenarios: list | None = None) -> dict:
     """Fly n dispersed runs of `scenario` with the reference model in the loop; returns arrays
@@ -242,6 +294,8 @@ def fly_dispersed(scenario, n: int, seed: int | None = None, dtype=np.float64,
            ("accel_bias_mps2", "lateral_bias_mps2", "noise_density", "scale_factor",
             "attitude_noise_rad", "attitude_bias_rad")}
     accel_sigma = imu["noise_density"] * math.sqrt(rate)
+    # its own generator: fitting a velocimeter leaves the draws of the other sensors alone
+    velocimeter = VecVelocimeter([x.velocimeter for x in sn], np.random.default_rng([base, 1]))
     contact_fitted = np.array([x.contact.fitted for x in sn])
     probe = np.array([x.contact.probe_length_m for x in sn])
 
@@ -263,6 +317,7 @@ def fly_dispersed(scenario, n: int, seed: int | None = None, dtype=np.float64,
         r_true = terrain.ray_range(dyn.x, dyn.z, dyn.pitch)
         rr, rv, rn = radar.frame(t, r_true)
         lr, lv, ln = lrf.frame(t, r_true)
+        ba, bb, beam_flags = velocimeter.frame(t, dyn, terrain)
         closed = contact_fitted & (gap <= probe)
         flags = (np.where(rv, wire.RADAR_VALID, 0) | np.where(rn, wire.RADAR_NEW, 0)
                  | np.where(lv, wire.LRF_VALID, 0) | np.where(ln, wire.LRF_NEW, 0)
@@ -272,7 +327,9 @@ def fly_dispersed(scenario, n: int, seed: int | None = None, dtype=np.float64,
             frames = {"t_us": np.full(n, round(t * 1e6), dtype=np.int64),
                       "f_axial": fa.astype(f32).astype(float), "f_lateral": fl.astype(f32).astype(float),
                       "pitch": pm.astype(f32).astype(float), "radar_range": rr.astype(f32).astype(float),
-                      "lrf_range": lr.astype(f32).astype(float), "flags": flags}
+                      "lrf_range": lr.astype(f32).astype(float), "flags": flags,
+                      "beam_a": ba.astype(f32).astype(float), "beam_b": bb.astype(f32).astype(float),
+                      "beam_flags": beam_flags}
         out = model.step(frames, flying)
         run_steps += int(flying.sum())
         steps += flying

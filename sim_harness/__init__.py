@@ -36,11 +36,12 @@ Public functions, for the CLI (host_tools/cli.py) and for tests:
     cluster.open_cluster(workers=1, scheduler=None) -> context manager of a cluster.Cluster
     campaign.run_campaign(n, seed=1, target_name="vm", workers=None, *, target_factory=None,
                           out_dir=None, progress=True, reference=True, baseline=True,
-                          scheduler=None, resume=False) -> dict
+                          scheduler=None, resume=False, velocimeter=False) -> dict
         n random fault cases drawn from the seed, screened by the truth pilot; statistics by
         class, terrain and kind; writes out_dir/campaign.json, campaign.png and
-        failing/<case>.toml (replay with `sim`).
-    campaign.format_campaign(stats) -> str;  campaign.build_case((seed, index, t_pilot_s)) -> Scenario
+        failing/<case>.toml (replay with `sim`). velocimeter: every case fitted with one, and
+        the velocimeter class of faults.
+    campaign.format_campaign(stats) -> str;  campaign.build_case((seed, index, t_pilot_s[, True])) -> Scenario
 
 target_factory is a callable with no arguments returning an open target; by default the
 harness calls host_tools.targets.open_target(target_name). For Monte Carlo and campaigns it

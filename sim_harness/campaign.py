@@ -18,6 +18,15 @@ alone, in two stages:
    magnitudes log-uniform across their plausible range (FAULT_RANGES), durations from half a
    second to the rest of the descent.
 
+With `velocimeter=True` (`lander campaign --velocimeter`) every case is fitted with the default
+Doppler velocimeter (its calibration dispersed like the other sensors', drawn last), and a
+share of the cases (VELOCIMETER_P) is of the class `velocimeter`: a velocimeter fault (every
+kind, on beam A, beam B or the whole unit, magnitudes in VELOCIMETER_FAULT_RANGES) with 0-2
+altimeter faults and sometimes a contact fault, drawn from a stream of their own. The other
+cases keep exactly the faults they have without the option, so that a campaign with the
+velocimeter and one without fly the same starts and, outside the class, the same faults.
+Without the option nothing of it is drawn: the cases are those of every earlier campaign.
+
 A case passes when it lands softly (SOFT: vz <= 2 m/s, vx <= 1 m/s), the target did not fail,
 and no command differed from the reference model. The statistics count soft landings by class,
 kind and terrain, the outcomes, runs that ran dry, and how the firmware judged the sick and the
@@ -38,8 +47,17 @@ import numpy as np
 from host_tools import outputs
 from sim_harness.montecarlo import disperse, fly_many, run_seed
 from sim_harness.pilot import TruthPilot
-from sim_harness.report import _json_safe
-from sim_harness.scenario import Expect, Fault, Initial, Knowledge, Scenario, scenario_to_toml
+from sim_harness.report import HEALTH_COLUMNS, _json_safe
+from sim_harness.scenario import (
+    Expect,
+    Fault,
+    Initial,
+    Knowledge,
+    Scenario,
+    Sensors,
+    Velocimeter,
+    scenario_to_toml,
+)
 from sim_harness.terrain import Terrain
 
 # the numbers of campaign.json that describe the machine, not the flight (sim_harness.cluster)
@@ -75,6 +93,21 @@ FAULT_RANGES = {
     "contact_pulse_every": (1.0, 10.0),  # [s]
 }
 PERMANENT_P = 0.4  # [1] chance that an altimeter fault lasts to the end of the run
+
+# --velocimeter: the class, its share, and the velocimeter's faults (on one beam or the unit)
+VELOCIMETER_CLASS = "velocimeter"
+VELOCIMETER_P = 0.25  # [1] chance that a case is of the velocimeter class
+VELOCIMETER_KINDS = ALTIMETER_KINDS  # every kind of the contract
+VELOCIMETER_BEAMS = ("a", "b", None)  # equally likely: beam A, beam B, the whole unit (None)
+# magnitudes, log-uniform between the bounds (a sign drawn for bias and drift)
+VELOCIMETER_FAULT_RANGES = {
+    "vel_bias": (0.2, 5.0),  # [m/s] +-
+    "vel_drift": (0.02, 0.5),  # [m/s per s] +-
+    "vel_spike": (2.0, 50.0),  # [m/s]
+    "vel_noise": (0.2, 3.0),  # [m/s] sigma
+    "vel_delay": (0.2, 2.0),  # [s]
+    "vel_scale": (0.02, 0.1),  # [1] value = 1 +- this: 0.9-0.98 and 1.02-1.1
+}
 
 
 # ---------------------------------------------------------------- drawing a case
@@ -127,8 +160,11 @@ def _terrain(rng, kind: str, x0: float, vx0: float, agl0: float) -> tuple[Terrai
     return Terrain([xc - 0.5 * width, xc + 0.5 * width], [0.0, h]), text
 
 
-def draw_start(base_seed: int, index: int) -> Scenario:
-    """Case `index`'s start and terrain, no faults yet (what the truth pilot screens)."""
+def draw_start(base_seed: int, index: int, velocimeter: bool = False) -> Scenario:
+    """Case `index`'s start and terrain, no faults yet (what the truth pilot screens).
+
+    velocimeter: fit the default velocimeter (before the dispersion, which draws its
+    calibration after everything else: the rest of the start is the same with or without)."""
     seed = run_seed(base_seed, index)
     rng = np.random.default_rng([seed, 0])
     kind = TERRAINS[int(rng.integers(len(TERRAINS)))]  # first draw: terrain_kind() repeats it
@@ -142,6 +178,8 @@ def draw_start(base_seed: int, index: int) -> Scenario:
     base = Scenario(name=f"campaign{base_seed}-{index}", seed=seed, initial=initial, duration_s=DURATION_S,
                     knowledge=Knowledge(terrain_m=ground, terrain_sigma_m=1000.0), terrain=terrain,
                     description=f"terrain {text}")
+    if velocimeter:
+        base.sensors = Sensors(velocimeter=Velocimeter(fitted=True))
     s = disperse(base, seed)
     return dataclasses.replace(s, name=base.name, description=base.description)
 
@@ -215,9 +253,44 @@ def _contact_fault(rng, t_end: float) -> Fault:
     return Fault("contact", "delay", 0.0, None, _sig(_loguniform(rng, *FAULT_RANGES["contact_delay"])))
 
 
-def draw_faults(base_seed: int, index: int, t_pilot: float) -> tuple[str, list[Fault]]:
-    """Case `index`'s fault class and faults; onsets within t_pilot [s], the pilot's descent."""
-    rng = np.random.default_rng([run_seed(base_seed, index), 1])
+def _velocimeter_fault(rng, t_end: float) -> Fault:
+    """One velocimeter fault: any kind, on beam A, beam B or the whole unit."""
+    kind = VELOCIMETER_KINDS[int(rng.integers(len(VELOCIMETER_KINDS)))]
+    beam = VELOCIMETER_BEAMS[int(rng.integers(len(VELOCIMETER_BEAMS)))]
+    start, end = _window(rng, t_end)
+    r = VELOCIMETER_FAULT_RANGES
+    value = 0.0
+    if kind in ("bias", "drift"):
+        value = _signed(rng, *r[f"vel_{kind}"])
+    elif kind in ("spike", "noise", "delay"):
+        value = _sig(_loguniform(rng, *r[f"vel_{kind}"]))
+    elif kind == "scale":
+        value = _sig(1.0 + _signed(rng, *r["vel_scale"]))
+    return Fault(sensor="velocimeter", kind=kind, start_s=start, end_s=end, value=value, beam=beam)
+
+
+def draw_faults(base_seed: int, index: int, t_pilot: float,
+                velocimeter: bool = False) -> tuple[str, list[Fault]]:
+    """Case `index`'s fault class and faults; onsets within t_pilot [s], the pilot's descent.
+
+    velocimeter: the case may instead be of the velocimeter class (VELOCIMETER_P), drawn from a
+    stream of its own ([seed, 2]) after the others: a case outside that class has the faults it
+    has without the option."""
+    cls, faults = _draw_faults(np.random.default_rng([run_seed(base_seed, index), 1]), t_pilot)
+    if velocimeter:
+        vrng = np.random.default_rng([run_seed(base_seed, index), 2])
+        if vrng.random() < VELOCIMETER_P:
+            alt = ("radar", "lrf")
+            cls, faults = VELOCIMETER_CLASS, [_velocimeter_fault(vrng, t_pilot)]
+            for _ in range(int(vrng.choice(3, p=(0.3, 0.5, 0.2)))):
+                faults.append(_altimeter_fault(vrng, alt[int(vrng.integers(2))], t_pilot))
+            if _count(faults) < 3 and vrng.random() < CONTACT_P:
+                faults.append(_contact_fault(vrng, t_pilot))
+    return cls, faults
+
+
+def _draw_faults(rng, t_pilot: float) -> tuple[str, list[Fault]]:
+    """The class and faults of a case without the velocimeter (every campaign's draw)."""
     cls = CLASSES[int(rng.choice(len(CLASSES), p=CLASS_WEIGHTS))]
     alt = ("radar", "lrf")
     faults: list[Fault] = []
@@ -263,20 +336,29 @@ def fault_labels(faults: list[Fault]) -> list[str]:
 def describe_fault(f: Fault) -> str:
     end = "end" if f.end_s is None else f"{f.end_s:g} s"
     value = "" if f.kind in ("dropout",) or (f.kind == "stuck" and f.sensor != "contact") else f" {f.value:g}"
-    return f"{f.sensor} {f.kind}{value} from {f.start_s:g} s to {end}"
+    sensor = f.sensor if f.beam is None else f"{f.sensor} beam {f.beam}"
+    return f"{sensor} {f.kind}{value} from {f.start_s:g} s to {end}"
+
+
+def _case_arg(arg) -> tuple[int, int, float, bool]:
+    """(base_seed, index, t_pilot[, velocimeter]) with the velocimeter flag (default False)."""
+    base_seed, index, t_pilot, *rest = arg
+    return base_seed, index, t_pilot, bool(rest[0]) if rest else False
 
 
 def build_case(arg) -> Scenario:
-    """The whole case: arg = (base_seed, index, t_pilot). Picklable: workers rebuild it."""
-    base_seed, index, t_pilot = arg
-    s = draw_start(base_seed, index)
-    cls, faults = draw_faults(base_seed, index, t_pilot)
+    """The whole case: arg = (base_seed, index, t_pilot), or (base_seed, index, t_pilot, True)
+    for a campaign with the velocimeter. Picklable: workers rebuild it."""
+    base_seed, index, t_pilot, velocimeter = _case_arg(arg)
+    s = draw_start(base_seed, index, velocimeter)
+    cls, faults = draw_faults(base_seed, index, t_pilot, velocimeter)
     text = "; ".join(describe_fault(f) for f in faults)
+    option = " --velocimeter" if velocimeter else ""
     return dataclasses.replace(
         s, faults=faults, expect=Expect(outcome="landed", **SOFT),
         description=f"Fault campaign case {index} of base seed {base_seed} (lander campaign --seed "
-                    f"{base_seed}), class {cls}, {s.description}; faults: {text}. Expectation: the "
-                    f"campaign's soft landing.")
+                    f"{base_seed}{option}), class {cls}, {s.description}; faults: {text}. Expectation: "
+                    f"the campaign's soft landing.")
 
 
 def build_case_without_faults(arg) -> Scenario:
@@ -284,12 +366,15 @@ def build_case_without_faults(arg) -> Scenario:
     return dataclasses.replace(build_case(arg), faults=[])
 
 
-def case_meta(base_seed: int, index: int, t_pilot: float) -> dict:
+def case_meta(base_seed: int, index: int, t_pilot: float, velocimeter: bool = False) -> dict:
     """What the statistics group a case by (drawn again in the parent: drawing costs nothing)."""
-    s = draw_start(base_seed, index)
-    cls, faults = draw_faults(base_seed, index, t_pilot)
-    return {"index": index, "name": s.name, "class": cls, "terrain": terrain_kind(base_seed, index),
+    s = draw_start(base_seed, index, velocimeter)
+    cls, faults = draw_faults(base_seed, index, t_pilot, velocimeter)
+    meta = {"index": index, "name": s.name, "class": cls, "terrain": terrain_kind(base_seed, index),
             "faults": fault_labels(faults), "fault_text": [describe_fault(f) for f in faults]}
+    if velocimeter:  # where the velocimeter's faults act: "a", "b", "unit"
+        meta["velocimeter_beams"] = sorted({f.beam or "unit" for f in faults if f.sensor == "velocimeter"})
+    return meta
 
 
 # ---------------------------------------------------------------- judging one run
@@ -297,8 +382,31 @@ def case_meta(base_seed: int, index: int, t_pilot: float) -> dict:
 _DISTRUST = ("rejected", "failed")
 
 
+def _judged(health: list[str], t: list[float], dt: float, active) -> dict:
+    """How the firmware judged one faulty unit inside its fault windows (`active(t)`):
+    trusted_s, isolation_s (from the first frame inside a window in which it was ok to the
+    first later frame inside a window in which it was not; 0: never trusted while faulty;
+    None: trusted and never isolated), never_trusted."""
+    trusted = 0.0
+    exposed = None
+    isolated = None
+    for k, tk in enumerate(t):
+        if not active(tk):
+            continue
+        ok = health[k] == "ok"
+        if ok:
+            trusted += dt
+            if exposed is None:
+                exposed = tk
+        elif exposed is not None and isolated is None:
+            isolated = tk - exposed
+    return {"trusted_s": trusted, "isolation_s": 0.0 if exposed is None else isolated,
+            "never_trusted": exposed is None}
+
+
 def isolation_record(result, summary) -> dict:
-    """How the firmware judged the altimeters of one run (a `fly_many` extra; picklable).
+    """How the firmware judged the altimeters (and a fitted velocimeter) of one run (a
+    `fly_many` extra; picklable).
 
     For each altimeter with a fault (its windows start_s <= t < end_s): `trusted_s`, the time
     it was ok inside a window; `isolation_s`, from the first frame inside a window in which it
@@ -307,6 +415,13 @@ def isolation_record(result, summary) -> dict:
     `wrong_blame_s`: time in which a healthy altimeter (no fault) was rejected or failed while a
     faulty one was ok inside its window: the wrong source believed. `healthy_alarm`: a healthy
     altimeter was ever declared rejected or failed.
+
+    With a velocimeter fitted, `velocimeter` too: `faulty` (a fault on a beam or the unit);
+    when faulty, `trusted_s`, `isolation_s` and `never_trusted` as for an altimeter (a beam
+    left out makes the unit `suspect`: not ok); `healthy_alarm`, a healthy unit declared
+    rejected or failed; `wrong_blame_s`, time in which a healthy unit was rejected or failed
+    while a faulty altimeter was ok inside its window (the filter following the wrong altimeter
+    and the velocimeter, its witness, blamed).
     """
     from sim_harness.closedloop import COLUMNS
 
@@ -315,42 +430,41 @@ def isolation_record(result, summary) -> dict:
     dt = 1.0 / s.control_rate_hz
     ti = COLUMNS.index("t_s")
     t = [r[ti] for r in rows]
-    health = {a: [r[COLUMNS.index(f"{a}_health")] for r in rows] for a in ("radar", "lrf")}
+    units = ("radar", "lrf", "velocimeter") if s.sensors.velocimeter.fitted else ("radar", "lrf")
+    health = {a: [r[COLUMNS.index(HEALTH_COLUMNS[a])] for r in rows] for a in units}
     windows = {a: [(f.start_s, math.inf if f.end_s is None else f.end_s) for f in s.faults if f.sensor == a]
-               for a in ("radar", "lrf")}
+               for a in units}
     faulty = [a for a in ("radar", "lrf") if windows[a]]
     healthy = [a for a in ("radar", "lrf") if not windows[a]]
 
     def active(a, tk):
         return any(t0 - 1e-9 <= tk < t1 - 1e-9 for t0, t1 in windows[a])
 
-    per = {}
-    for a in faulty:
-        trusted = 0.0
-        exposed = None
-        isolated = None
-        for k, tk in enumerate(t):
-            if not active(a, tk):
-                continue
-            ok = health[a][k] == "ok"
-            if ok:
-                trusted += dt
-                if exposed is None:
-                    exposed = tk
-            elif exposed is not None and isolated is None:
-                isolated = tk - exposed
-        per[a] = {"trusted_s": trusted, "isolation_s": 0.0 if exposed is None else isolated,
-                  "never_trusted": exposed is None}
+    per = {a: _judged(health[a], t, dt, lambda tk, a=a: active(a, tk)) for a in faulty}
     wrong = 0.0
     for k, tk in enumerate(t):
         if any(health[h][k] in _DISTRUST for h in healthy) and any(
                 active(f, tk) and health[f][k] == "ok" for f in faulty):
             wrong += dt
     alarm = any(c["sensor"] in healthy and c["state"] in _DISTRUST for c in summary["faults_declared"])
-    return {"altimeters": per, "wrong_blame_s": wrong, "wrong_blame": wrong > 0.0, "healthy_alarm": alarm,
-            "healthy_altimeters": healthy, "ran_dry": result.ran_dry_at is not None,
-            "ran_dry_at_s": result.ran_dry_at, "touchdown_s": summary["touchdown"]["time_s"],
-            "est_error_max_m": summary["estimator"]["altitude_error_max_m"]}
+    record = {"altimeters": per, "wrong_blame_s": wrong, "wrong_blame": wrong > 0.0, "healthy_alarm": alarm,
+              "healthy_altimeters": healthy, "ran_dry": result.ran_dry_at is not None,
+              "ran_dry_at_s": result.ran_dry_at, "touchdown_s": summary["touchdown"]["time_s"],
+              "est_error_max_m": summary["estimator"]["altitude_error_max_m"]}
+    if "velocimeter" in units:
+        vh = health["velocimeter"]
+        vel: dict = {"faulty": bool(windows["velocimeter"])}
+        if vel["faulty"]:
+            vel.update(_judged(vh, t, dt, lambda tk: active("velocimeter", tk)))
+            vel["healthy_alarm"] = False
+            vel["wrong_blame_s"] = 0.0
+        else:
+            vel["healthy_alarm"] = any(c["sensor"] == "velocimeter" and c["state"] in _DISTRUST
+                                       for c in summary["faults_declared"])
+            vel["wrong_blame_s"] = float(sum(dt for k, tk in enumerate(t) if vh[k] in _DISTRUST and any(
+                active(f, tk) and health[f][k] == "ok" for f in faulty)))
+        record["velocimeter"] = vel
+    return record
 
 
 def _pilot_record(result, summary) -> dict:
@@ -406,7 +520,8 @@ def _start_of(arg) -> Scenario:
 
 def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | None = None, *,
                  target_factory=None, out_dir=None, progress: bool = True, reference: bool = True,
-                 baseline: bool = True, scheduler: str | None = None, resume: bool = False) -> dict:
+                 baseline: bool = True, scheduler: str | None = None, resume: bool = False,
+                 velocimeter: bool = False) -> dict:
     """Fly `n` fault cases (after the truth pilot's screen) on `target_name`; the statistics.
 
     workers: the local Dask cluster's workers (default: all cores), each opening its target once
@@ -416,7 +531,9 @@ def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | 
     the results there of an earlier run of the same campaign and fly only the rest. reference:
     check every command against the reference model (a mismatch fails the case). baseline: fly
     each failing case once more without its faults (the record's "baseline"), to tell a fault
-    the firmware did not survive from a start it cannot fly at all.
+    the firmware did not survive from a start it cannot fly at all. velocimeter: every case
+    fitted with the default velocimeter, and the velocimeter class among the cases (the module
+    docstring); the truth pilot's screen is the same (it reads the truth, not the sensors).
     """
     from sim_harness.cluster import announce, open_cluster, results_dir
     from sim_harness.library import default_factory
@@ -427,6 +544,8 @@ def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | 
     if out_dir is not None:
         identity = {"command": "campaign", "base_seed": seed, "target": target_name, "reference": reference,
                     "baseline": baseline}
+        if velocimeter:  # (absent without it: the runs of earlier campaigns resume as before)
+            identity["velocimeter"] = True
         runs = results_dir(out_dir, identity, resume)
 
     def stage(name: str):
@@ -435,8 +554,9 @@ def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | 
     with open_cluster(workers, scheduler) as cluster:
         announce(cluster)
         kept, dropped = screen(seed, n, progress=progress, cluster=cluster, results=stage("pilot"))
-        metas = [case_meta(seed, i, tp) for i, tp in kept]
-        tasks = [(build_case, (seed, i, tp), target_name, f"case {i}", isolation_record) for i, tp in kept]
+        metas = [case_meta(seed, i, tp, velocimeter) for i, tp in kept]
+        tasks = [(build_case, _task_arg(seed, i, tp, velocimeter), target_name, f"case {i}", isolation_record)
+                 for i, tp in kept]
         flight = fly_many(tasks, factory, cluster=cluster, reference=reference, progress=progress,
                           desc=f"campaign on {target_name}", results=stage("cases"))
         wall = flight.wall_s
@@ -451,7 +571,8 @@ def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | 
             # each failing case again without its faults: does it fail for its faults, or for its
             # start and terrain (guidance, not the cross-check)?
             failing = [c for c in cases if not c["passed"]]
-            tasks = [(build_case_without_faults, (seed, c["index"], c["t_pilot_s"]), target_name,
+            tasks = [(build_case_without_faults, _task_arg(seed, c["index"], c["t_pilot_s"], velocimeter),
+                      target_name,
                       f"baseline {c['index']}", None) for c in failing]
             if tasks:
                 base = fly_many(tasks, factory, cluster=cluster, progress=progress,
@@ -461,13 +582,19 @@ def run_campaign(n: int, seed: int = 1, target_name: str = "vm", workers: int | 
                     c["baseline"] = {"outcome": b["outcome"], "soft": _soft(b),
                                      "touchdown_vz_mps": b["touchdown_vz_mps"],
                                      "touchdown_vx_mps": b["touchdown_vx_mps"]}
-    stats = statistics(cases, dropped, seed=seed, target_name=target_name, workers=flight.workers, wall=wall)
+    stats = statistics(cases, dropped, seed=seed, target_name=target_name, workers=flight.workers, wall=wall,
+                       velocimeter=velocimeter)
     stats["scheduler"] = flight.scheduler
     stats["resumed_runs"] = flight.resumed
     stats["reference"] = flight.reference
     if out_dir is not None:
         write_campaign(stats, cases, Path(out_dir))
     return stats
+
+
+def _task_arg(seed: int, index: int, t_pilot: float, velocimeter: bool) -> tuple:
+    """build_case's argument: the flag only when set (a task without it is every earlier one's)."""
+    return (seed, index, t_pilot, True) if velocimeter else (seed, index, t_pilot)
 
 
 def _tally(cases: list[dict]) -> dict:
@@ -491,10 +618,19 @@ def _pct(values) -> dict:
     return {"n": int(v.size), "p50": float(p50), "p90": float(p90), "max": float(v.max())}
 
 
+def classes(velocimeter: bool = False) -> tuple[str, ...]:
+    """The fault classes of a campaign (with the velocimeter: its class last)."""
+    return (*CLASSES, VELOCIMETER_CLASS) if velocimeter else CLASSES
+
+
 def statistics(cases: list[dict], dropped: list[dict], *, seed: int, target_name: str, workers: int,
-               wall: float) -> dict:
-    """The campaign's statistics (the content of campaign.json without the cases)."""
-    by_class = {c: _tally([x for x in cases if x["class"] == c]) for c in CLASSES}
+               wall: float, velocimeter: bool = False) -> dict:
+    """The campaign's statistics (the content of campaign.json without the cases).
+
+    velocimeter: a campaign with the velocimeter: by_class gains its class, and there are
+    `by_velocimeter_beam` (cases with a velocimeter fault on beam "a", "b" or the "unit") and
+    `isolation.velocimeter`; without it the statistics have the keys they always had."""
+    by_class = {c: _tally([x for x in cases if x["class"] == c]) for c in classes(velocimeter)}
     by_terrain = {t: _tally([x for x in cases if x["terrain"] == t]) for t in TERRAINS}
     kinds = sorted({k for x in cases for k in x["faults"]})
     by_fault = {k: _tally([x for x in cases if k in x["faults"]]) for k in kinds}
@@ -502,7 +638,7 @@ def statistics(cases: list[dict], dropped: list[dict], *, seed: int, target_name
     by_kind = {g: _tally([x for x in cases if g in {_group(k) for k in x["faults"]}]) for g in grouped}
     alts = [a for x in cases for a in x["altimeters"].values()]
     failing = [x for x in cases if not x["passed"]]
-    return {
+    stats = {
         "base_seed": seed, "target": target_name, "workers": workers,
         "soft_landing": SOFT,
         "drawn": len(cases) + len(dropped), "cases": len(cases), "dropped": len(dropped),
@@ -529,6 +665,25 @@ def statistics(cases: list[dict], dropped: list[dict], *, seed: int, target_name
         "wall_s": wall, "s_per_case": wall * workers / len(cases) if cases else None,
         "fault_ranges": FAULT_RANGES,
     }
+    if velocimeter:
+        stats["velocimeter"] = True
+        stats["fault_ranges"] = {**FAULT_RANGES, **VELOCIMETER_FAULT_RANGES}
+        stats["by_velocimeter_beam"] = {b: _tally([x for x in cases if b in x.get("velocimeter_beams", ())])
+                                        for b in ("a", "b", "unit")}
+        vels = [x["velocimeter"] for x in cases if x.get("velocimeter") is not None]
+        sick = [v for v in vels if v["faulty"]]
+        stats["isolation"]["velocimeter"] = {
+            "faulty": len(sick),
+            "never_trusted": sum(1 for v in sick if v["never_trusted"]),
+            "trusted_never_isolated": sum(1 for v in sick if v["isolation_s"] is None),
+            "isolation_s": _pct(v["isolation_s"] for v in sick if not v["never_trusted"]),
+            "trusted_while_faulty_s": _pct(v["trusted_s"] for v in sick),
+            "healthy_alarm_cases": [x["index"] for x in cases
+                                    if x.get("velocimeter") and x["velocimeter"]["healthy_alarm"]],
+            "wrong_blame_cases": [x["index"] for x in cases
+                                  if x.get("velocimeter") and x["velocimeter"]["wrong_blame_s"] > 0.0],
+        }
+    return stats
 
 
 def _group(label: str) -> str:
@@ -555,7 +710,8 @@ def write_campaign(stats: dict, cases: list[dict], out: Path) -> None:
                        json.dumps(_json_safe({**stats, "cases_detail": cases}), indent=2) + "\n")
     for f in stats["failing"]:
         case = next(c for c in cases if c["index"] == f["index"])
-        scn = build_case((stats["base_seed"], case["index"], case["t_pilot_s"]))
+        scn = build_case(_task_arg(stats["base_seed"], case["index"], case["t_pilot_s"],
+                                   stats.get("velocimeter", False)))
         outputs.write_text(failing / failing_file(case["name"]), scenario_to_toml(scn))
     plot_campaign(stats, cases, out / "campaign.png")
 
@@ -580,8 +736,8 @@ def plot_campaign(stats: dict, cases: list[dict], path) -> None:
         ax.tick_params(axis="y", labelsize=7 if key == "by_fault" else 9)
         ax.grid(True, axis="x", alpha=0.3)
     ax = axes.flat[3]
-    colours = dict(zip(CLASSES, ("#1e88e5", "#fb8c00", "#8e24aa", "#00897b"), strict=True))
-    for cls in CLASSES:
+    colours = dict(zip(classes(True), ("#1e88e5", "#fb8c00", "#8e24aa", "#00897b", "#d81b60"), strict=True))
+    for cls in stats["by_class"]:
         pts = [(c["touchdown_vx_mps"], c["touchdown_vz_mps"]) for c in cases
                if c["class"] == cls and c["touchdown_vz_mps"] is not None]
         if pts:
@@ -601,7 +757,9 @@ def plot_campaign(stats: dict, cases: list[dict], path) -> None:
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     o = stats["overall"]
-    fig.suptitle(f"fault campaign, seed {stats['base_seed']} on {stats['target']}: {stats['cases']} cases "
+    with_vel = " with a velocimeter" if stats.get("velocimeter") else ""
+    fig.suptitle(f"fault campaign{with_vel}, seed {stats['base_seed']} on {stats['target']}: "
+                 f"{stats['cases']} cases "
                  f"({stats['dropped']} dropped by the truth pilot), {o['soft']} soft "
                  f"({100.0 * (o['soft_rate'] or 0):.1f} %), {o['crashed']} crashed, {o['timeout']} timeouts, "
                  f"{o['ran_dry']} ran dry")
@@ -633,7 +791,8 @@ def format_campaign(stats: dict) -> str:
     o = stats["overall"]
     iso = stats["isolation"]
     out = [f"fault campaign, base seed {stats['base_seed']}, on {stats['target']}: {stats['cases']} cases "
-           f"flown, {stats['dropped']} of {stats['drawn']} drawn dropped (the truth pilot did not land them)",
+           f"flown, {stats['dropped']} of {stats['drawn']} drawn dropped (the truth pilot did not land them)"
+           + ("; every case fitted with a velocimeter" if stats.get("velocimeter") else ""),
            f"soft landings (vz <= {SOFT['max_touchdown_vertical_mps']:g} m/s, vx <= "
            f"{SOFT['max_touchdown_horizontal_mps']:g} m/s): {o['soft']} of {o['cases']} "
            f"({100.0 * (o['soft_rate'] or 0):.1f} %); {o['crashed']} crashed, "
@@ -642,6 +801,8 @@ def format_campaign(stats: dict) -> str:
     out += table("class", stats["by_class"]) + [""]
     out += table("terrain", stats["by_terrain"]) + [""]
     out += table("kind", stats["by_kind"]) + [""]
+    if "by_velocimeter_beam" in stats:
+        out += table("velocimeter fault on", stats["by_velocimeter_beam"]) + [""]
 
     def p(d):
         return "-" if d["p50"] is None else f"p50 {d['p50']:.2f}, p90 {d['p90']:.2f}, max {d['max']:.2f}"
@@ -653,6 +814,15 @@ def format_campaign(stats: dict) -> str:
     out.append(f"wrong source believed (a healthy altimeter rejected while the faulty one was ok): "
                f"{len(iso['wrong_blame_cases'])} cases {iso['wrong_blame_cases'][:20]}; a healthy altimeter "
                f"rejected or failed at all: {len(iso['healthy_alarm_cases'])} cases")
+    vel = iso.get("velocimeter")
+    if vel is not None:
+        out.append(f"velocimeter: {vel['faulty']} cases with a faulty one, {vel['never_trusted']} never "
+                   f"trusted while faulty, {vel['trusted_never_isolated']} trusted and never isolated; time "
+                   f"to isolate [s] {p(vel['isolation_s'])}; trusted while faulty [s] "
+                   f"{p(vel['trusted_while_faulty_s'])}; "
+                   f"a healthy one rejected or failed: {len(vel['healthy_alarm_cases'])} cases "
+                   f"{vel['healthy_alarm_cases'][:20]}, while a faulty altimeter was ok: "
+                   f"{len(vel['wrong_blame_cases'])} cases")
     ref = stats.get("reference")
     if ref is not None:
         out.append(f"reference model: {ref['steps_compared']} steps compared, {ref['mismatches']} mismatches"

@@ -9,8 +9,9 @@ A target has three methods (host_tools.targets implements them for cpython, vm a
 The INIT frame carries the prior at t = 0 (t_us 0); the first SENSOR frame is at t = dt
 (the firmware rejects a frame whose time does not advance), the vehicle flying [0, dt) with its
 initial engine state. Each control step k = 1, 2, ..., at t = k dt, dt = 1 / control_rate_hz:
-  1. the sensor frame is built from the true state at t (sim_harness.sensors, with faults),
-     its floats rounded to float32 as the wire carries them, and sent to the target;
+  1. the sensor frame is built from the true state at t (sim_harness.sensors, with faults:
+     IMU, altimeters, contact and the velocimeter's beams), its floats rounded to float32 as
+     the wire carries them, and sent to the target;
   2. the command it returns is clamped to the vehicle's limits and held over [t, t + dt]
      (sim_harness.dynamics);
   3. one log row is recorded: the state at t, what acted during the step, the frame, the
@@ -40,7 +41,7 @@ import numpy as np
 from host_tools import wire
 from sim_harness.dynamics import Dynamics, judge_touchdown, touchdown_fraction
 from sim_harness.scenario import Scenario
-from sim_harness.sensors import AltimeterModel, ContactModel, ImuModel
+from sim_harness.sensors import AltimeterModel, ContactModel, ImuModel, VelocimeterModel
 from sim_harness.streams import sensor_streams
 
 COLUMNS = (
@@ -60,11 +61,15 @@ COLUMNS = (
     # more: the link's counters as the firmware reports them (cumulative since it started):
     # bytes or frames it could not read, and frames it read and refused (docs/protocol.md)
     "rx_errors", "frames_rejected",
+    # more: the velocimeter's beams as sent (0 and invalid when none is fitted), and the
+    # firmware's verdict on them
+    "beam_a_mps", "beam_b_mps", "beam_a_valid", "beam_b_valid", "vel_health", "vel_reason",
+    "vel_test_ratio",
 )
 # step_us and heap_free are measurements of the machine: they go to the summary, never to
 # log.csv, so that the log is the same on every target that computes in double precision.
 
-_F32 = struct.Struct("<5f")
+_F32 = struct.Struct("<7f")
 
 
 @dataclass
@@ -107,12 +112,13 @@ class RunInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def _f32(a: float, b: float, c: float, d: float, e: float) -> tuple[float, ...]:
-    """Round five floats to float32 as the wire does (numpy rules: overflow gives inf)."""
+def _f32(*values: float) -> tuple[float, ...]:
+    """Round the frame's seven floats to float32 as the wire does (numpy rules: overflow gives
+    inf)."""
     try:
-        return _F32.unpack(_F32.pack(a, b, c, d, e))
+        return _F32.unpack(_F32.pack(*values))
     except (OverflowError, struct.error):
-        return tuple(float(np.float32(v)) for v in (a, b, c, d, e))
+        return tuple(float(np.float32(v)) for v in values)
 
 
 def make_init(s: Scenario) -> object:
@@ -128,7 +134,8 @@ def make_init(s: Scenario) -> object:
         terrain=k.terrain_m, terrain_sigma=k.terrain_sigma_m,
         mass=v.dry_mass_kg + s.propellant_kg + k.mass_error_kg, dry_mass=v.dry_mass_kg + k.mass_error_kg,
         max_thrust=v.max_thrust_n + k.max_thrust_error_n, isp=v.isp_s + k.isp_error_s,
-        min_throttle=v.min_throttle, engine_tau=v.engine_time_constant_s)
+        min_throttle=v.min_throttle, engine_tau=v.engine_time_constant_s,
+        beam_cant=s.sensors.velocimeter.cant_rad)
 
 
 def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str = "") -> RunResult:
@@ -148,16 +155,21 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
                    s.propellant_kg, ini.pitch_rad, ini.throttle)
     seeds = sensor_streams(s.seed)
     faults = {name: [f for f in s.faults if f.sensor == name]
-              for name in ("radar", "lrf", "imu", "attitude", "contact")}
+              for name in ("radar", "lrf", "imu", "attitude", "contact", "velocimeter")}
     sn = s.sensors
     radar = AltimeterModel("radar", sn.radar, seeds["radar"], faults["radar"], seeds["radar_faults"])
     lrf = AltimeterModel("lrf", sn.lrf, seeds["lrf"], faults["lrf"], seeds["lrf_faults"])
     imu = ImuModel(sn.imu, rate, seeds["imu"], seeds["attitude"], faults["imu"], seeds["imu_faults"],
                    faults["attitude"], seeds["attitude_faults"])
     contact = ContactModel(sn.contact, faults["contact"])
+    velocimeter = VelocimeterModel(sn.velocimeter, seeds["velocimeter"], faults["velocimeter"],
+                                   seeds["velocimeter_faults"])
 
     def true_range() -> float:
         return terrain.ray_range(dyn.x, dyn.z, dyn.pitch)
+
+    def beam_range(angle: float) -> float:
+        return terrain.ray_range(dyn.x, dyn.z, angle)
 
     result = RunResult(scenario=s, target_name=target_name, outcome="timeout", steps=0)
     result.init = make_init(s)
@@ -174,7 +186,8 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
         result.wall_s = time.perf_counter() - wall0
         return result
     try:
-        _fly(result, target, dyn, radar, lrf, imu, contact, true_range, n_max, dt, progress)
+        _fly(result, target, dyn, radar, lrf, imu, contact, velocimeter, true_range, beam_range,
+             n_max, dt, progress)
     except KeyboardInterrupt:
         t = result.rows[-1][0] if result.rows else 0.0
         result.interrupted = f"after step {len(result.rows)} (t={t:.2f} s)"
@@ -193,7 +206,8 @@ def run_scenario(scenario: Scenario, target, *, progress=None, target_name: str 
 
 
 def _fly(result: RunResult, target, dyn: Dynamics, radar: AltimeterModel, lrf: AltimeterModel,
-         imu: ImuModel, contact: ContactModel, true_range, n_max: int, dt: float, progress) -> None:
+         imu: ImuModel, contact: ContactModel, velocimeter: VelocimeterModel, true_range, beam_range,
+         n_max: int, dt: float, progress) -> None:
     """The control steps of run_scenario (rows appended to result.rows as they are flown)."""
     s = result.scenario
     v = s.vehicle
@@ -222,12 +236,16 @@ def _fly(result: RunResult, target, dyn: Dynamics, radar: AltimeterModel, lrf: A
         rr, rv, rn = radar.frame(t, true_range)
         lr, lv, ln = lrf.frame(t, true_range)
         closed = contact.frame(t, gap)
-        fa, fl, pm, rr, lr = _f32(fa, fl, pm, rr, lr)
+        (ba, bav, ban), (bb, bbv, bbn) = velocimeter.frame(t, dyn.vx, dyn.vz, dyn.pitch, beam_range)
+        fa, fl, pm, rr, lr, ba, bb = _f32(fa, fl, pm, rr, lr, ba, bb)
         flags = ((wire.RADAR_VALID if rv else 0) | (wire.RADAR_NEW if rn else 0)
                  | (wire.LRF_VALID if lv else 0) | (wire.LRF_NEW if ln else 0)
                  | (wire.CONTACT if closed else 0))
+        beam_flags = ((wire.BEAM_A_VALID if bav else 0) | (wire.BEAM_A_NEW if ban else 0)
+                      | (wire.BEAM_B_VALID if bbv else 0) | (wire.BEAM_B_NEW if bbn else 0))
         frame = sensor_cls(seq=k & 0xFFFF, t_us=round(t * 1e6), f_axial=fa, f_lateral=fl,
-                           pitch=pm, radar_range=rr, lrf_range=lr, flags=flags)
+                           pitch=pm, radar_range=rr, lrf_range=lr, flags=flags,
+                           beam_a=ba, beam_b=bb, beam_flags=beam_flags)
         if observe is not None:
             observe(dyn, terrain)
         try:
@@ -253,6 +271,8 @@ def _fly(result: RunResult, target, dyn: Dynamics, radar: AltimeterModel, lrf: A
             float(cmd.radar_test_ratio), name_of(healths, cmd.lrf_health), name_of(reasons, cmd.lrf_reason),
             float(cmd.lrf_test_ratio), int(cmd.fault_flags),
             int(getattr(cmd, "rx_errors", 0)), int(getattr(cmd, "frames_rejected", 0)),
+            ba, bb, int(bav), int(bbv), name_of(healths, int(cmd.vel_health)),
+            name_of(reasons, int(cmd.vel_reason)), float(cmd.vel_test_ratio),
         ))
         gap1 = dyn.z - terrain.height(dyn.x)
         if gap1 <= 0.0:

@@ -30,6 +30,12 @@ Mars Polar Lander latch; otherwise frozen at its last output), spike (reads clos
 at start_s and then every `value` seconds until end_s; value 0: a single pulse) and delay (the
 switch as it was value seconds earlier).
 
+Velocimeter (sensor `velocimeter`): each beam's readings take every kind with the altimeter's
+semantics above, in m/s (bias m/s, drift m/s per s, spike m/s, noise sigma m/s, delay s, scale
+factor); the spike probability is 1 / the velocimeter's rate_hz. `beam = "a"` or `"b"` puts
+the fault on that beam alone; without it the fault acts on each beam (the whole unit), with
+independent draws per beam for spike and noise. Each beam is an AltimeterFaults of its own.
+
 Random draws (spike, noise) come from one stream per fault, seeded from the scenario seed.
 """
 

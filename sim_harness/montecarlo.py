@@ -11,7 +11,9 @@ Dispersions (DISPERSION, 1 sigma, Gaussian unless said): the initial state; the 
 drawn from the sigmas the firmware is told; the true vehicle (dry mass, propellant, thrust,
 Isp), while the firmware is still told the nominal vehicle (knowledge mass/thrust/Isp errors);
 each altimeter's noise level (uniform factor), bias, scale factor and sample phase; the IMU's
-accelerometer biases, scale factor and attitude bias.
+accelerometer biases, scale factor and attitude bias; a fitted velocimeter's bias and scale
+(drawn after everything else and only when one is fitted, so a scenario without one disperses
+as it always did).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ DISPERSION = {
     "accel_bias_mps2": 0.0005,  # [m/s^2] each axis (50 ug)
     "accel_scale": 0.0002,  # [1]
     "attitude_bias_rad": 0.0003,  # [rad]
+    # a fitted velocimeter's calibration, like the altimeters': a few mm/s and 0.1 % per unit
+    "velocimeter_bias_mps": 0.005,  # [m/s]
+    "velocimeter_scale": 0.001,  # [1]
 }
 
 
@@ -110,7 +115,12 @@ def disperse(s: Scenario, seed: int) -> Scenario:
         lateral_bias_mps2=sn.imu.lateral_bias_mps2 + n(d["accel_bias_mps2"]),
         scale_factor=sn.imu.scale_factor + n(d["accel_scale"]),
         attitude_bias_rad=sn.imu.attitude_bias_rad + n(d["attitude_bias_rad"]))
-    sensors = dataclasses.replace(sn, radar=radar, lrf=lrf, imu=imu)
+    velocimeter = sn.velocimeter
+    if velocimeter.fitted:  # drawn last: the draws above stay those of a vehicle without one
+        velocimeter = dataclasses.replace(
+            velocimeter, bias_mps=velocimeter.bias_mps + n(d["velocimeter_bias_mps"]),
+            scale=velocimeter.scale + n(d["velocimeter_scale"]))
+    sensors = dataclasses.replace(sn, radar=radar, lrf=lrf, imu=imu, velocimeter=velocimeter)
     return dataclasses.replace(s, name=f"{s.name}-mc{seed}", seed=seed, initial=initial, vehicle=vehicle,
                                knowledge=knowledge, sensors=sensors,
                                description=f"Monte Carlo run {seed} of {s.name}. {s.description}")

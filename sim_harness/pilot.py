@@ -17,8 +17,9 @@ import math
 
 from host_tools import wire
 
-_INT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason", "fault_flags",
-               "rx_errors", "frames_rejected", "steps", "step_us", "heap_free", "seq")
+_INT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason", "vel_health",
+               "vel_reason", "fault_flags", "rx_errors", "frames_rejected", "steps", "step_us", "heap_free",
+               "seq")
 _ZERO = None
 
 

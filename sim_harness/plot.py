@@ -5,8 +5,12 @@ Five panels against time, sharing the time axis; fault windows of the scenario s
      altimeter's raw readings (slant ranges, valid fresh samples only); symlog scale so the
      last metres are as readable as the first kilometres;
   2. the estimate's error (estimate - truth) with its +-3 sigma band;
-  3. health state of each altimeter and the flight mode, as coloured bands;
-  4. vertical speed, true and estimated, and the true horizontal speed;
+  3. health state of each altimeter (and of the velocimeter, when one is fitted) and the flight
+     mode, as coloured bands;
+  4. vertical speed, true and estimated, and the true horizontal speed; with a velocimeter, also
+     the estimated horizontal speed and the velocity its two beams give (`beam_velocity`: vx and
+     vz from each sample's beams as sent, with the attitude reading of its frame, where both
+     beams are valid);
   5. throttle command and the thrust delivered (as a fraction of maximum), and pitch.
 """
 
@@ -50,11 +54,24 @@ def _segments(t: np.ndarray, states: np.ndarray, dt: float):
     return [(t[a], t[b - 1] - t[a] + dt, states[a]) for a, b in zip(starts, ends, strict=True)]
 
 
+def beam_velocity(a: np.ndarray, b: np.ndarray, pitch: np.ndarray,
+                  cant: float) -> tuple[np.ndarray, np.ndarray]:
+    """(vx, vz) [m/s] from the two beams' line-of-sight speeds a (at pitch - cant) and b (at
+    pitch + cant): along the thrust axis u = (a + b) / (2 cos cant), across it
+    w = (b - a) / (2 sin cant); vx = u sin(pitch) + w cos(pitch), vz = w sin(pitch) - u cos(pitch)
+    (docs/algorithms.md section 3b, the firmware's geometry)."""
+    u = (a + b) / (2.0 * np.cos(cant))
+    w = (b - a) / (2.0 * np.sin(cant))
+    sp, cp = np.sin(pitch), np.cos(pitch)
+    return u * sp + w * cp, w * sp - u * cp
+
+
 def plot_run(result: RunResult, summary: dict, path) -> None:
     s = result.scenario
     c = result.column
+    vel = s.sensors.velocimeter.fitted
     fig, axes = plt.subplots(5, 1, figsize=(11, 14), sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1.6, 1.1, 1.8, 1.6]})
+                             gridspec_kw={"height_ratios": [3, 1.6, 1.4 if vel else 1.1, 1.8, 1.6]})
     td = summary["touchdown"]
     status = "PASS" if summary["passed"] else "FAIL"
     head = f"{s.name}  —  {summary['outcome']}"
@@ -116,7 +133,8 @@ def plot_run(result: RunResult, summary: dict, path) -> None:
     ax.legend(loc="upper right", fontsize=8)
 
     ax = axes[2]
-    rows = (("radar", c("radar_health")), ("lrf", c("lrf_health")), ("mode", c("mode")))
+    rows = (("radar", c("radar_health")), ("lrf", c("lrf_health")),
+            *((("velocimeter", c("vel_health")),) if vel else ()), ("mode", c("mode")))
     for i, (name, states) in enumerate(rows):
         colours = MODE_COLOURS if name == "mode" else HEALTH_COLOURS
         for start, width, state in _segments(t, states, dt):
@@ -132,9 +150,27 @@ def plot_run(result: RunResult, summary: dict, path) -> None:
     ax.plot(t, c("vz_mps"), color="black", lw=1.4, label="true vz")
     ax.plot(t, c("est_vz_mps"), color="#1565c0", lw=1.0, ls="--", label="estimated vz")
     ax.plot(t, c("vx_mps"), color="#6d4c41", lw=1.0, ls=":", label="true vx")
+    if vel:
+        # a sample's own frame only (its reading with the attitude it was taken at): samples are
+        # at j / rate_hz, each delivered in the first frame at or after it (sim_harness.sensors)
+        j = np.floor(t * s.sensors.velocimeter.rate_hz + 1e-9)
+        fresh = np.concatenate(([True], j[1:] > j[:-1]))
+        both = fresh & (c("beam_a_valid") > 0) & (c("beam_b_valid") > 0)
+        ax.plot(t, c("est_vx_mps"), color="#d81b60", lw=1.0, ls="--", label="estimated vx")
+        if both.any():
+            bvx, bvz = beam_velocity(c("beam_a_mps")[both], c("beam_b_mps")[both], c("pitch_meas_rad")[both],
+                                     s.sensors.velocimeter.cant_rad)
+            # under the true lines (zorder 1.5 < 2), so the truth stays visible through them
+            ax.plot(t[both], bvx, ".", color="#00acc1", ms=1.5, alpha=0.6, zorder=1.5,
+                    label="velocimeter vx (both beams)")
+            ax.plot(t[both], bvz, ".", color="#7cb342", ms=1.5, alpha=0.6, zorder=1.5,
+                    label="velocimeter vz (both beams)")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_ylabel("speed [m/s]")
-    ax.legend(loc="lower right", fontsize=8)
+    if vel:
+        ax.legend(loc="lower right", fontsize=8, ncol=2, markerscale=5)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
 
     ax = axes[4]
     ax.plot(t, c("throttle_cmd"), color="#e65100", lw=1.0, label="throttle command")

@@ -28,14 +28,28 @@ def _col(result: RunResult, name: str) -> list:
     return [r[i] for r in result.rows]
 
 
+# the log column of each tracked unit's health (the altimeters', and the velocimeter's when fitted)
+HEALTH_COLUMNS = {"radar": "radar_health", "lrf": "lrf_health", "velocimeter": "vel_health"}
+
+
+def tracked_sensors(scenario) -> tuple[str, ...]:
+    """The units whose health the summary follows: both altimeters always (they report even
+    when not fitted), and the velocimeter when the scenario fits one (a run without one has the
+    summary it always had)."""
+    if scenario.sensors.velocimeter.fitted:
+        return ("radar", "lrf", "velocimeter")
+    return ("radar", "lrf")
+
+
 def health_changes(result: RunResult) -> list[dict]:
-    """Every change of an altimeter's health state, in time order (the state before the first
-    frame is taken as not_acquired, the firmware's state after INIT)."""
+    """Every change of a tracked unit's health state (the altimeters', and a fitted
+    velocimeter's), in time order (the state before the first frame is taken as not_acquired,
+    the firmware's state after INIT)."""
     t = _col(result, "t_s")
     changes = []
-    for sensor in ("radar", "lrf"):
+    for sensor in tracked_sensors(result.scenario):
         prev = "not_acquired"
-        for ti, state in zip(t, _col(result, f"{sensor}_health"), strict=True):
+        for ti, state in zip(t, _col(result, HEALTH_COLUMNS[sensor]), strict=True):
             if state != prev:
                 changes.append({"time_s": ti, "sensor": sensor, "state": state})
                 prev = state
@@ -60,13 +74,34 @@ def estimator_errors(result: RunResult) -> dict:
 def isolation_delay(result: RunResult, sensor: str) -> float | None:
     """[s] from the start of the first fault on `sensor` to the first frame at or after it in
     which the firmware does not call that sensor ok (any other health state, not_acquired
-    included: a dropout may be reported that way)."""
-    starts = [f.start_s for f in result.scenario.faults if f.sensor == sensor]
-    if not starts:
+    included: a dropout may be reported that way). None: no fault, or never called other than
+    ok after it.
+
+    The velocimeter: every fault counts, on one beam or on the whole unit (a beam left out
+    makes the unit `suspect`: not ok). A velocimeter is often not yet in use when its fault
+    begins (out of range high up, `suspect` on a lone beam while the lander is pitched), and
+    "not ok at the onset" would then pass for an isolation at once; so when it is not ok in
+    the first frame at or after the onset, the delay runs from the first later frame inside a
+    fault window in which it is ok (when the faulty unit comes into use) to the first frame
+    after that in which it is not; 0 when it is never ok inside a window (never trusted while
+    faulty). When it is ok at the onset this is the altimeters' rule."""
+    faults = [f for f in result.scenario.faults if f.sensor == sensor]
+    if not faults:
         return None
-    t0 = min(starts)
-    for t, state in zip(_col(result, "t_s"), _col(result, f"{sensor}_health"), strict=True):
-        if t >= t0 - 1e-9 and state != "ok":
+    t0 = min(f.start_s for f in faults)
+    frames = [(t, state) for t, state in zip(_col(result, "t_s"), _col(result, HEALTH_COLUMNS[sensor]),
+                                             strict=True) if t >= t0 - 1e-9]
+    if sensor == "velocimeter" and frames and frames[0][1] != "ok":
+        def faulty(t: float) -> bool:
+            return any(f.start_s - 1e-9 <= t < (math.inf if f.end_s is None else f.end_s) - 1e-9
+                       for f in faults)
+
+        t0 = next((t for t, state in frames if state == "ok" and faulty(t)), None)
+        if t0 is None:
+            return 0.0
+        frames = [(t, state) for t, state in frames if t > t0]
+    for t, state in frames:
+        if state != "ok":
             return t - t0
     return None
 
@@ -77,7 +112,7 @@ def longest_not_ok(result: RunResult, sensor: str) -> float:
     start = None
     longest = 0.0
     t_last = 0.0
-    for t, state in zip(_col(result, "t_s"), _col(result, f"{sensor}_health"), strict=True):
+    for t, state in zip(_col(result, "t_s"), _col(result, HEALTH_COLUMNS[sensor]), strict=True):
         t_last = t
         if state == "ok":
             if start is not None:
@@ -131,6 +166,7 @@ def summarize(result: RunResult) -> dict:
     used = s.propellant_kg - prop_end
     ideal = scenario_ideal_propellant(s, s.terrain.height(td["x_m"]) if td else None)
     changes = health_changes(result)
+    tracked = tracked_sensors(s)
     step_us = [u for u in result.step_us if u > 0]
     summary = {
         "scenario": s.name,
@@ -162,8 +198,8 @@ def summarize(result: RunResult) -> dict:
         "target_step_us": {"median": statistics.median(step_us) if step_us else None,
                            "p99": percentile(step_us, 99) if step_us else None,
                            "max": max(step_us) if step_us else None},
-        "isolation_s": {n: isolation_delay(result, n) for n in ("radar", "lrf")},
-        "longest_not_ok_s": {n: longest_not_ok(result, n) for n in ("radar", "lrf")},
+        "isolation_s": {n: isolation_delay(result, n) for n in tracked},
+        "longest_not_ok_s": {n: longest_not_ok(result, n) for n in tracked},
         "steps": result.steps,
         "wall_s": result.wall_s,
         "description": s.description,
@@ -221,20 +257,20 @@ def evaluate_expect(result: RunResult, summary: dict) -> list[str]:
     declared = summary["faults_declared"]
     never = list(e.never_rejected or [])
     if e.no_false_alarm:
-        never = ["radar", "lrf"]
+        never = list(tracked_sensors(result.scenario))
     for c in declared:
         if c["sensor"] in never and c["state"] in ALARM:
             fails.append(f"false alarm: {c['sensor']} declared {c['state']} at {c['time_s']:.2f} s")
             break
     if e.isolated:
-        delay = summary["isolation_s"][e.isolated]
+        delay = summary["isolation_s"].get(e.isolated)
         if delay is None:
             fails.append(f"{e.isolated} never declared other than ok after its fault")
         elif e.max_isolation_s is not None and delay > e.max_isolation_s:
             fails.append(f"{e.isolated} isolated {delay:.2f} s after its fault > {e.max_isolation_s:g} s")
     if e.reacquire_sensor and e.max_reacquire_s is not None:
-        spell = summary["longest_not_ok_s"][e.reacquire_sensor]
-        if spell > e.max_reacquire_s:
+        spell = summary["longest_not_ok_s"].get(e.reacquire_sensor)
+        if spell is not None and spell > e.max_reacquire_s:
             fails.append(f"{e.reacquire_sensor} not ok for {spell:.2f} s > {e.max_reacquire_s:g} s")
     return fails
 

@@ -20,10 +20,13 @@ from pathlib import Path
 
 from sim_harness.terrain import Terrain
 
-SENSOR_NAMES = ("radar", "lrf", "imu", "contact")
+SENSOR_NAMES = ("radar", "lrf", "imu", "contact", "velocimeter")
 # a fault may also name the attitude (pitch) reading, whose model is part of [sensors.imu]
 FAULT_SENSORS = (*SENSOR_NAMES, "attitude")
 ALTIMETERS = ("radar", "lrf")
+# the units whose health an expectation may name: the altimeters, and the velocimeter when fitted
+HEALTH_SENSORS = (*ALTIMETERS, "velocimeter")
+BEAMS = ("a", "b")  # the velocimeter's beams: a fault's `beam` names one (absent: the whole unit)
 OUTCOMES = ("landed", "crashed", "propellant_exhausted", "timeout")
 FAULT_KINDS = ("dropout", "stuck", "bias", "drift", "spike", "noise", "delay", "scale")
 # contact is a switch: only the kinds that make sense for a switch
@@ -134,20 +137,40 @@ class Contact:
 
 
 @dataclass
+class Velocimeter:
+    """A two-beam Doppler velocimeter fixed in the body, beams in the vertical plane at -cant_rad
+    (beam A) and +cant_rad (beam B) from the thrust axis, looking down. Today's vehicle has none:
+    without a [sensors.velocimeter] table it is not fitted; with one, fitted unless it says
+    `fitted = false`."""
+
+    fitted: bool = False  # False: no velocimeter (beams invalid, zero, flags 0)
+    cant_rad: float = 0.35  # [rad] each beam's angle from the thrust axis (wire.DEFAULT_BEAM_CANT)
+    rate_hz: float = 10.0  # [Hz] sample rate of both beams, on the sensor's own clock
+    noise_mps: float = 0.02  # [m/s] 1-sigma noise per beam, constant part
+    noise_fraction: float = 0.002  # [1] 1-sigma noise, part proportional to |line-of-sight speed|
+    bias_mps: float = 0.0  # [m/s] constant error of a healthy unit, on each beam
+    scale: float = 1.0  # [1] line-of-sight speed multiplier of a healthy unit
+    min_range_m: float = 1.0  # [m] no valid beam when its slant range to the terrain is shorter
+    max_range_m: float = 4000.0  # [m] nor when it is longer (the return is too weak)
+
+
+@dataclass
 class Sensors:
     radar: Altimeter = field(default_factory=default_radar)
     lrf: Altimeter = field(default_factory=default_lrf)
     imu: Imu = field(default_factory=Imu)
     contact: Contact = field(default_factory=Contact)
+    velocimeter: Velocimeter = field(default_factory=Velocimeter)
 
 
 @dataclass
 class Fault:
-    sensor: str  # radar | lrf | imu | attitude | contact
+    sensor: str  # radar | lrf | imu | attitude | contact | velocimeter
     kind: str  # one of FAULT_KINDS
     start_s: float  # [s]
     end_s: float | None = None  # [s] None: to the end of the run
     value: float = 0.0  # unit by kind: see docs/harness.md
+    beam: str | None = None  # velocimeter only: "a" or "b"; None: both beams (the whole unit)
 
 
 @dataclass
@@ -160,11 +183,12 @@ class Expect:
     max_altitude_error_below_100m_m: float | None = None  # [m] |est agl - true agl| below 100 m
     max_altitude_error_m: float | None = None  # [m] over the whole descent
     max_propellant_ratio_to_ideal: float | None = None  # [1]
-    no_false_alarm: bool | None = None  # True: no altimeter ever declared rejected or failed
-    never_rejected: list[str] | None = None  # altimeters that must never be rejected or failed
-    isolated: str | None = None  # the altimeter that must be declared suspect/rejected/failed
+    no_false_alarm: bool | None = None  # True: no altimeter (nor a fitted velocimeter) ever
+    #                                     declared rejected or failed
+    never_rejected: list[str] | None = None  # units (radar, lrf, velocimeter) never rejected or failed
+    isolated: str | None = None  # the unit that must be declared suspect/rejected/failed
     max_isolation_s: float | None = None  # [s] after the first fault on `isolated` starts
-    reacquire_sensor: str | None = None  # the altimeter that must come back to ok
+    reacquire_sensor: str | None = None  # the unit that must come back to ok
     max_reacquire_s: float | None = None  # [s] longest spell not ok after having been ok
 
 
@@ -412,7 +436,10 @@ def _read_sensors(r: _Reader, raw) -> Sensors:
         key = f"sensors.{name}"
         if name not in SENSOR_NAMES:
             raise r.fail(key, f"unknown sensor (known: {', '.join(SENSOR_NAMES)})")
-        setattr(s, name, r.fill(type(getattr(s, name)), table, key, base=getattr(s, name)))
+        base = getattr(s, name)
+        if name == "velocimeter":
+            base = dataclasses.replace(base, fitted=True)  # the table fits one unless it says not
+        setattr(s, name, r.fill(type(base), table, key, base=base))
     return s
 
 
@@ -477,10 +504,31 @@ def _check_physics(r: _Reader, s: Scenario) -> None:
     non_negative(imu.noise_density, "sensors.imu.noise_density")
     non_negative(imu.attitude_noise_rad, "sensors.imu.attitude_noise_rad")
     non_negative(s.sensors.contact.probe_length_m, "sensors.contact.probe_length_m")
+    vm = s.sensors.velocimeter
+    key = "sensors.velocimeter"
+    # a beam at or beyond the thrust axis (0) or the horizontal (pi/2) cannot resolve velocity
+    if not 0.0 < vm.cant_rad < 0.5 * math.pi:
+        raise r.fail(f"{key}.cant_rad", f"must be within (0, pi/2) rad, not {vm.cant_rad!r}")
+    positive(vm.rate_hz, f"{key}.rate_hz")
+    non_negative(vm.noise_mps, f"{key}.noise_mps")
+    non_negative(vm.noise_fraction, f"{key}.noise_fraction")
+    positive(vm.scale, f"{key}.scale")
+    non_negative(vm.min_range_m, f"{key}.min_range_m")
+    if vm.max_range_m <= vm.min_range_m:
+        raise r.fail(f"{key}.max_range_m", f"{vm.max_range_m!r} must exceed min_range_m {vm.min_range_m!r}")
     for i, f in enumerate(s.faults):
         key = f"fault[{i}]"
         if f.sensor not in FAULT_SENSORS:
             raise r.fail(f"{key}.sensor", f"unknown sensor {f.sensor!r} (known: {', '.join(FAULT_SENSORS)})")
+        if f.sensor == "velocimeter" and not vm.fitted:
+            raise r.fail(f"{key}.sensor", "a velocimeter fault, but the vehicle has no velocimeter "
+                         "(add a [sensors.velocimeter] table)")
+        if f.beam is not None:
+            if f.sensor != "velocimeter":
+                raise r.fail(f"{key}.beam", f"only the velocimeter has beams, not {f.sensor}")
+            if f.beam not in BEAMS:
+                raise r.fail(f"{key}.beam", f"unknown beam {f.beam!r} (known: {', '.join(BEAMS)}; "
+                             "absent: both)")
         kinds = CONTACT_FAULT_KINDS if f.sensor == "contact" else FAULT_KINDS
         if f.kind not in kinds:
             raise r.fail(f"{key}.kind", f"unknown fault kind {f.kind!r} for {f.sensor} "
@@ -497,8 +545,12 @@ def _check_physics(r: _Reader, s: Scenario) -> None:
                        ("expect.isolated", [e.isolated] if e.isolated else []),
                        ("expect.reacquire_sensor", [e.reacquire_sensor] if e.reacquire_sensor else [])):
         for n in names:
-            if n not in ALTIMETERS:
-                raise r.fail(key, f"unknown altimeter {n!r} (known: {', '.join(ALTIMETERS)})")
+            if n == "velocimeter" and not vm.fitted:
+                raise r.fail(key, "names the velocimeter, but the vehicle has no velocimeter "
+                             "(add a [sensors.velocimeter] table)")
+            if n not in HEALTH_SENSORS:
+                raise r.fail(key, f"unknown altimeter {n!r} (known: {', '.join(ALTIMETERS)}, and "
+                             "velocimeter when one is fitted)")
 
 
 # ---------------------------------------------------------------- writing back
@@ -523,6 +575,8 @@ def scenario_to_toml(s: Scenario) -> str:
     lines += ["[terrain]", f"profile = [{pairs}]", ""]
     table("vehicle", s.vehicle)
     for name in SENSOR_NAMES:
+        if name == "velocimeter" and s.sensors.velocimeter == Velocimeter():
+            continue  # none fitted, as a file without the table says
         table(f"sensors.{name}", getattr(s.sensors, name))
     for f in s.faults:
         lines.append("[[fault]]")

@@ -28,6 +28,20 @@ loop closes on the true pitch (it is outside the firmware), so a wrong reading m
 the firmware's navigation: the slant ranges' conversion to height and the inertial projection.
 
 Contact: closed when the footpads are at most probe_length_m above the terrain under them.
+
+Velocimeter (Doppler, two beams fixed in the body): beams in the vertical plane at
+alpha_A = -cant_rad and alpha_B = +cant_rad from the thrust axis. With the true pitch theta
+(the attitude acting on the vehicle, as for the altimeters) beam i looks toward the ground
+along d_i = (sin(theta + alpha_i), -cos(theta + alpha_i)) and measures the velocity along it
+(positive when closing on the ground):
+
+    reading_i = scale * (v . d_i) + bias_mps + N(0, noise_mps + noise_fraction * |v . d_i|)
+
+Both beams sample together on the unit's clock, t_j = j / rate_hz, delivered like an
+altimeter's (the last reading repeated, new flag clear, between samples). A beam is valid when
+its true slant range along d_i (Terrain.ray_range at angle theta + alpha_i) is within
+[min_range_m, max_range_m]; an invalid beam reads 0. Faults act on each beam's samples as on an
+altimeter's (sim_harness.faults). Not fitted: both beams invalid, zero, never new.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ from __future__ import annotations
 import math
 
 from sim_harness.faults import AltimeterFaults, AttitudeFaults, ContactFaults, ImuFaults
-from sim_harness.scenario import Altimeter, Contact, Fault, Imu
+from sim_harness.scenario import BEAMS, Altimeter, Contact, Fault, Imu, Velocimeter
 from sim_harness.streams import Stream
 
 
@@ -120,3 +134,62 @@ class ContactModel:
         if self.faults is not None:
             closed = self.faults.on_sample(t, closed)
         return closed
+
+
+class VelocimeterModel:
+    """Two-beam Doppler velocimeter. `frame(t, vx, vz, pitch, slant_range)` ->
+    ((reading_a [m/s], valid_a, new_a), (reading_b, valid_b, new_b))."""
+
+    _OFF = ((0.0, False, False), (0.0, False, False))  # not fitted: what the frame carries
+
+    def __init__(self, p: Velocimeter, seed_seq, faults: list[Fault], fault_seed):
+        self.p = p
+        self.noise = Stream(seed_seq)
+        self.alphas = (-p.cant_rad, p.cant_rad)  # [rad] beam A, beam B from the thrust axis
+        # each beam is an altimeter for the fault machinery: its own faults (beam-level and
+        # unit-level), its own random streams
+        beam_faults = [[f for f in faults if f.beam in (None, b)] for b in BEAMS]
+        seeds = fault_seed.spawn(len(BEAMS)) if faults and fault_seed is not None else [None] * len(BEAMS)
+        self.faults = [AltimeterFaults(fs, sd, p.rate_hz) if fs else None
+                       for fs, sd in zip(beam_faults, seeds, strict=True)]
+        self.last_j = -1  # index of the last sample delivered
+        self.reading = [0.0, 0.0]  # [m/s] each beam's last sample
+        self.valid = [False, False]
+        self.true_los = [math.nan, math.nan]  # [m/s] v . d_i at the last sample (the truth)
+        self.true_range = [math.nan, math.nan]  # [m] each beam's slant range at the last sample
+
+    def frame(self, t: float, vx: float, vz: float, pitch: float, slant_range) -> tuple:
+        """The beams' part of the frame at time t [s] for the true velocity (vx, vz) [m/s] and
+        pitch [rad]; slant_range(angle) [m] is called on a sample, once per beam."""
+        p = self.p
+        if not p.fitted:
+            return self._OFF
+        j = math.floor(t * p.rate_hz + 1e-9)
+        new = j > self.last_j and j >= 0
+        if new:
+            self.last_j = j
+            for i, alpha in enumerate(self.alphas):
+                angle = pitch + alpha
+                r = slant_range(angle)
+                los = vx * math.sin(angle) - vz * math.cos(angle)  # [m/s] v . d_i, closing positive
+                self.true_los[i] = los
+                self.true_range[i] = r
+                valid = p.min_range_m <= r <= p.max_range_m  # no return beyond, none too close
+                if valid:
+                    sigma = p.noise_mps + p.noise_fraction * abs(los)
+                    reading = p.scale * los + p.bias_mps + sigma * self.noise.next()
+                else:
+                    reading = 0.0
+                f = self.faults[i]
+                if f is not None:
+                    reading, valid = f.on_sample(t, reading, valid)
+                self.reading[i] = reading
+                self.valid[i] = valid
+        out = []
+        for i in range(len(BEAMS)):
+            f = self.faults[i]
+            if f is not None and f.dropped(t):
+                out.append((self.reading[i], False, False))
+            else:
+                out.append((self.reading[i], self.valid[i], new))
+        return tuple(out)

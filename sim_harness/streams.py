@@ -12,7 +12,7 @@ import numpy as np
 # New names go at the end: a SeedSequence's i-th child does not depend on how many are spawned,
 # so the existing streams stay the same.
 STREAM_NAMES = ("radar", "lrf", "imu", "attitude", "contact", "radar_faults", "lrf_faults",
-                "imu_faults", "attitude_faults")
+                "imu_faults", "attitude_faults", "velocimeter", "velocimeter_faults")
 
 
 def sensor_streams(seed: int) -> dict[str, np.random.SeedSequence]:

@@ -1,11 +1,13 @@
 """Terrain: a piecewise-linear height profile h(x), flat beyond both ends.
 
 `height(x)` is the terrain height [m] above the datum at downrange `x` [m].
-`ray_range(x, z, pitch)` is the slant range [m] from the point (x, z) along the altimeter's
-beam (the thrust axis pointing down: direction (sin pitch, -cos pitch)) to its first
-intersection with the profile, or `math.inf` when the beam never meets the ground
-(|pitch| >= pi/2). The ray walk visits the segments in the beam's direction one by one, so
-cliffs (steep segments) of any height are met where the beam first touches them.
+`ray_range(x, z, angle)` is the slant range [m] from the point (x, z) along a beam tilted
+`angle` from straight down (direction (sin angle, -cos angle)) to its first intersection with
+the profile, or `math.inf` when the beam never meets the ground (|angle| >= pi/2). An
+altimeter's beam is the thrust axis pointing down (angle = pitch); a velocimeter beam canted
+alpha from the thrust axis has angle = pitch + alpha. The ray walk visits the segments in the
+beam's direction one by one, so cliffs (steep segments) of any height are met where the beam
+first touches them.
 
 Scalar plain-float code on purpose: it runs once per sensor sample inside the control loop.
 """
@@ -49,13 +51,15 @@ class Terrain:
         i = bisect_right(xs, x) - 1
         return self.hs[i] + self._slope[i] * (x - xs[i])
 
-    def ray_range(self, x: float, z: float, pitch: float) -> float:
-        """[m] slant range from (x, z) along (sin pitch, -cos pitch) to the terrain, or inf.
+    def ray_range(self, x: float, z: float, angle: float) -> float:
+        """[m] slant range from (x, z) along (sin angle, -cos angle) to the terrain, or inf.
 
+        `angle` [rad] is the beam's tilt from straight down, positive toward +x: the pitch for
+        an altimeter, pitch + alpha for a beam canted alpha from the thrust axis.
         A point at or under the terrain gives 0.
         """
-        c = math.cos(pitch)
-        s = math.sin(pitch)
+        c = math.cos(angle)
+        s = math.sin(angle)
         gap = z - self.height(x)
         if gap <= 0.0:
             return 0.0

@@ -178,3 +178,157 @@ def test_bad_options_are_one_line_and_exit_2():
         r = lander("campaign", *args, timeout=60)
         assert r.returncode == 2 and r.stderr.startswith("lander: ") and r.stderr.count("\n") == 1, r.stderr
     assert "campaign" in lander("--help", timeout=60).stdout
+
+
+# ------------------------------------------------------------------ --velocimeter
+
+VEL_N = 6  # seed 3's first six cases hold velocimeter cases on the unit and on a beam
+
+
+def test_without_the_velocimeter_option_the_cases_are_those_of_every_earlier_campaign():
+    # given seed 3's first 20 cases, drawn without the option (and with it switched off)
+    from hashlib import sha256
+
+    digest = sha256()
+    for i in range(20):
+        case = build_case((SEED, i, 100.0))
+        assert case == build_case((SEED, i, 100.0, False))
+        assert not case.sensors.velocimeter.fitted
+        assert all(f.sensor != "velocimeter" for f in case.faults)
+        digest.update(scenario_to_toml(dataclasses.replace(case, description="")).encode())
+    # then they are, start, terrain and faults, the cases drawn before the velocimeter existed
+    assert digest.hexdigest() == "f673ba6b1fe45c750f0fdcb0fa94bf42eaba3b3362960bf44f66c131e3b099e3"
+
+
+def test_the_flown_campaign_without_the_option_has_no_velocimeter_keys(flown):
+    _, _, stats = flown
+    assert "velocimeter" not in stats and "by_velocimeter_beam" not in stats
+    assert "velocimeter" not in stats["by_class"] and "velocimeter" not in stats["isolation"]
+    assert all("velocimeter" not in c and "velocimeter_beams" not in c for c in stats["cases_detail"])
+
+
+def test_with_the_velocimeter_every_kind_beam_and_range_is_drawn():
+    # given 1200 cases drawn with the option
+    r = campaign.VELOCIMETER_FAULT_RANGES
+    seen = set()
+    vel_cases = 0
+    for i in range(1200):
+        plain = draw_faults(1, i, 100.0)
+        cls, faults = draw_faults(1, i, 100.0, velocimeter=True)
+        vel = [f for f in faults if f.sensor == "velocimeter"]
+        # then a case is of the velocimeter class exactly when it has a velocimeter fault (one),
+        # and every other case keeps the faults it has without the option
+        assert (cls == campaign.VELOCIMETER_CLASS) == bool(vel) and len(vel) <= 1
+        if not vel:
+            assert (cls, faults) == plain
+            continue
+        vel_cases += 1
+        assert 1 <= len(fault_labels(faults)) <= 3
+        f = vel[0]
+        seen.add((f.kind, f.beam))
+        assert 0.0 <= f.start_s <= 90.0 and (f.end_s is None or f.end_s > f.start_s)
+        if f.kind in ("bias", "drift"):
+            lo, hi = r[f"vel_{f.kind}"]
+            assert lo * 0.999 <= abs(f.value) <= hi * 1.001
+        elif f.kind in ("spike", "noise", "delay"):
+            lo, hi = r[f"vel_{f.kind}"]
+            assert lo * 0.999 <= f.value <= hi * 1.001
+        elif f.kind == "scale":
+            assert 0.9 - 1e-9 <= f.value <= 1.1 + 1e-9 and not 0.98 + 1e-9 < f.value < 1.02 - 1e-9
+    # every kind on beam A, beam B and the whole unit; about a quarter of the cases
+    assert seen == {(k, b) for k in campaign.VELOCIMETER_KINDS for b in ("a", "b", None)}
+    assert abs(vel_cases / 1200 - campaign.VELOCIMETER_P) < 0.04
+
+
+def test_a_velocimeter_case_is_fitted_and_written_back_equal():
+    import tomllib
+
+    from sim_harness.scenario import parse_scenario
+
+    # given a velocimeter-class case of seed 3
+    i = next(i for i in range(50) if draw_faults(SEED, i, 100.0, True)[0] == campaign.VELOCIMETER_CLASS)
+    case = build_case((SEED, i, 100.0, True))
+    plain = build_case((SEED, i, 100.0))
+    # then it is fitted (its calibration dispersed), the rest of its start is the plain case's
+    v = case.sensors.velocimeter
+    assert v.fitted and v.bias_mps != 0.0 and v.cant_rad == 0.35
+    assert dataclasses.replace(case.sensors, velocimeter=plain.sensors.velocimeter) == plain.sensors
+    assert case.initial == plain.initial and case.terrain == plain.terrain
+    assert "--velocimeter" in case.description
+    # and its TOML reads back equal, beam and all
+    assert parse_scenario(tomllib.loads(scenario_to_toml(case)), case.source) == case
+
+
+@pytest.fixture(scope="module")
+def flown_velocimeter(tmp_path_factory):
+    out = tmp_path_factory.mktemp("campaign-velocimeter")
+    r = lander("campaign", "-n", str(VEL_N), "--seed", str(SEED), "--target", "cpython", "--workers", "1",
+               "--velocimeter", "--no-reference", "--out", str(out))
+    return r, out, json.loads((out / "campaign.json").read_text())
+
+
+def test_a_velocimeter_campaign_counts_its_class_beams_and_isolation(flown_velocimeter):
+    # given a small campaign with --velocimeter
+    r, out, stats = flown_velocimeter
+    assert r.returncode == (1 if stats["failing"] else 0), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    cases = stats["cases_detail"]
+    vel_cases = [c for c in cases if any(f.startswith("velocimeter:") for f in c["faults"])]
+    assert stats["velocimeter"] is True and len(cases) == VEL_N and vel_cases
+    # then the velocimeter class is the cases with a velocimeter fault, the classes partition
+    assert set(stats["by_class"]) == {*CLASSES, "velocimeter"}
+    assert sum(v["cases"] for v in stats["by_class"].values()) == VEL_N
+    assert stats["by_class"]["velocimeter"]["cases"] == len(vel_cases)
+    assert {c["index"] for c in vel_cases} == {c["index"] for c in cases if c["class"] == "velocimeter"}
+    beams = stats["by_velocimeter_beam"]
+    assert sum(v["cases"] for v in beams.values()) == len(vel_cases)
+    assert "vel_bias" in stats["fault_ranges"] and "bias" in stats["fault_ranges"]
+    # and every case has the velocimeter's record; the faulty ones are in the isolation statistics
+    iso = stats["isolation"]["velocimeter"]
+    assert iso["faulty"] == len(vel_cases)
+    for c in cases:
+        v = c["velocimeter"]
+        assert v["faulty"] == (c in vel_cases)
+        if v["faulty"]:
+            assert v["trusted_s"] >= 0.0 and not v["healthy_alarm"] and v["wrong_blame_s"] == 0.0
+            assert v["never_trusted"] or v["isolation_s"] is None or v["isolation_s"] >= 0.0
+        else:
+            assert "trusted_s" not in v and v["wrong_blame_s"] >= 0.0
+    assert set(iso["healthy_alarm_cases"]) == {c["index"] for c in cases if c["velocimeter"]["healthy_alarm"]}
+    assert "velocimeter" in r.stdout and "velocimeter fault on" in r.stdout
+    assert (out / "campaign.png").stat().st_size > 10_000
+
+
+def test_a_velocimeter_case_replays_exactly_with_sim(flown_velocimeter, tmp_path):
+    _, out, stats = flown_velocimeter
+    files = sorted((out / "failing").glob("*.toml")) if (out / "failing").exists() else []
+    assert len(files) == len(stats["failing"])
+    # given a velocimeter case: its failing scenario, or one rebuilt the same way
+    c = next(c for c in stats["cases_detail"] if c["class"] == "velocimeter")
+    failing = {f["index"]: f for f in stats["failing"]}
+    if c["index"] in failing:
+        path = out / failing[c["index"]]["replay"]
+    else:
+        path = tmp_path / f"{c['name']}.toml"
+        path.write_text(scenario_to_toml(build_case((SEED, c["index"], c["t_pilot_s"], True))))
+    scn = load_scenario(path)
+    assert scn.sensors.velocimeter.fitted and any(f.sensor == "velocimeter" for f in scn.faults)
+    # when sim flies it, then it flies as it did in the campaign
+    r = lander("sim", str(path), "--target", "cpython", "--out", str(tmp_path / "replay"), "--no-plot",
+               "--no-reference")
+    assert r.returncode == (0 if c["passed"] else 1), r.stdout + r.stderr
+    summary = json.loads((tmp_path / "replay" / "summary.json").read_text())
+    assert summary["outcome"] == c["outcome"] and summary["steps"] == c["steps"]
+    assert summary["touchdown"]["vertical_speed_mps"] == pytest.approx(c["touchdown_vz_mps"], abs=1e-9)
+    assert summary["touchdown"]["horizontal_speed_mps"] == pytest.approx(c["touchdown_vx_mps"], abs=1e-9)
+    assert "velocimeter" in summary["isolation_s"]
+
+
+def test_resuming_across_the_velocimeter_option_is_refused(flown_velocimeter):
+    # given the runs of a campaign with --velocimeter, when the same campaign without it resumes
+    # there, then it is refused before anything flies (exit 2, naming the difference)
+    _, out, _ = flown_velocimeter
+    r = lander("campaign", "-n", str(VEL_N), "--seed", str(SEED), "--target", "cpython", "--workers", "1",
+               "--no-reference", "--resume", "--out", str(out), timeout=120)
+    assert r.returncode == 2 and "velocimeter" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "--velocimeter" in lander("campaign", "--help", timeout=60).stdout
