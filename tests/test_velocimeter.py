@@ -1,0 +1,175 @@
+"""The Doppler velocimeter in the firmware (docs/algorithms.md section 3b): fused for vx, a
+witness for vz, each fault isolated with its reason, never back through a lone beam once found
+at fault, and a bad beam value counted, never fused; on CPython and in the MicroPython VM."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+from fw import run_in_cpython, run_in_vm
+
+from host_tools.paths import SCENARIOS
+
+# velocimeter fault scenario of the library: (seconds after the start by which the fault is
+# observable, final health, accepted final reasons)
+REJECTED, FAILED, SUSPECT = "rejected", "failed", "suspect"
+FAULTS = {
+    "velocimeter-bias": (0.0, REJECTED, {"rate"}),
+    # 0.1 m/s per s reaches 3 sigma of the vz witness (about 0.15 m/s) in 5 s
+    "velocimeter-drift": (5.0, REJECTED, {"rate"}),
+    "velocimeter-scale": (0.0, None, {"rate", "none", "no_data"}),  # 5 %: within the gate near the ground
+    "velocimeter-delay": (0.0, REJECTED, {"rate", "noisy"}),
+    "velocimeter-noise": (0.0, REJECTED, {"noisy", "rate", "innovation"}),
+    "velocimeter-spike": (1.0, REJECTED, {"noisy", "rate", "innovation"}),
+    "velocimeter-stuck": (0.5, REJECTED, {"stuck"}),
+    "velocimeter-dropout": (0.5, FAILED, {"no_data"}),
+    "velocimeter-beam-bias": (0.0, REJECTED, {"rate"}),
+}
+START_S = 40.0  # [s] every fault scenario's fault starts here
+
+
+def fly(name: str, out) -> list[dict]:
+    # the scenario in closed loop on the CPython target, as a user runs it: its log
+    cmd = [sys.executable, "-m", "host_tools", "sim", str(SCENARIOS / f"{name}.toml"), "--target",
+           "cpython", "--no-reference", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(out / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_each_velocimeter_fault_is_isolated_within_two_seconds_of_being_observable(name, tmp_path):
+    observable, final, reasons = FAULTS[name]
+    # GIVEN a nominal descent whose velocimeter falls sick at 40 s WHEN it is flown
+    rows = fly(name, tmp_path)
+    # THEN the velocimeter is ok before the fault and declared not ok within 2 s of it
+    before = [r for r in rows if 20.0 < float(r["t_s"]) < START_S]
+    assert before and all(r["vel_health"] == "ok" for r in before)
+    sick = [r for r in rows if float(r["t_s"]) >= START_S and r["vel_health"] != "ok"]
+    assert sick and float(sick[0]["t_s"]) - START_S <= observable + 2.0, sick[0]["t_s"]
+    # AND well before touchdown it is distrusted for its reason (a scale error, proportional to
+    # the speed, fades inside the gate in the last seconds)
+    at = [r for r in rows if float(r["t_s"]) >= START_S + 10.0][0]
+    assert at["vel_health"] in (REJECTED, FAILED), at["vel_health"]
+    if final is not None:
+        assert rows[-1]["vel_health"] == final
+    assert rows[-1]["vel_reason"] in reasons or at["vel_reason"] in reasons
+    # AND neither altimeter was ever blamed
+    assert all(r[f"{a}_health"] not in (REJECTED, FAILED) for r in rows for a in ("radar", "lrf"))
+
+
+def test_a_beam_lost_leaves_the_other_measuring_vx(tmp_path):
+    # GIVEN beam A lost from 40 s on WHEN flown
+    rows = fly("velocimeter-beam-dropout", tmp_path)
+    after = [r for r in rows if START_S + 1.0 < float(r["t_s"]) and float(r["z_m"]) > 20.0]
+    # THEN the unit is suspect for missing data, never rejected, and beam B keeps vx measured
+    assert all(r["vel_health"] == "suspect" and r["vel_reason"] == "no_data" for r in after)
+    assert all(float(r["est_vx_sigma_mps"]) < 0.2 for r in after)  # the filter's vz error, times cot(phi)
+    assert abs(float(rows[-1]["vx_mps"])) <= 0.2
+
+
+def test_the_horizontal_speed_is_nulled_from_the_measurement(tmp_path):
+    # GIVEN the nominal descent with a velocimeter WHEN flown
+    rows = fly("nominal-velocimeter", tmp_path)
+    # THEN it is ok through the descent, the estimate of vx follows the truth, and the
+    # touchdown is at most 0.2 m/s across
+    mid = [r for r in rows if 20.0 < float(r["t_s"]) < 90.0]
+    assert all(r["vel_health"] == "ok" for r in mid)
+    assert max(abs(float(r["est_vx_mps"]) - float(r["vx_mps"])) for r in mid) < 0.15
+    assert abs(float(rows[-1]["vx_mps"])) <= 0.2
+
+
+# Direct calls of the unit: a rejected unit, then samples whose lone beam agrees with the
+# filter (beam B invalid), then whole pairs that agree.
+SNIPPET = """
+from flight.velocimeter import Velocimeter
+from flight.fmath import sin, cos_of
+from flight import wire
+v = Velocimeter()
+v.configure(0.35)
+v.reset()
+th = 0.2
+s = sin(th)
+c = cos_of(s)
+sa = sin(0.35)
+ca = cos_of(sa)
+vx = 20.0
+vz = -40.0
+a = vx * (s * ca - c * sa) - vz * (c * ca + s * sa)
+b = vx * (s * ca + c * sa) - vz * (c * ca - s * sa)
+out = []
+t = 0
+for k in range(40):
+    t += 200000
+    dvz = 0.0
+    if k < 10:
+        flags = 15  # both beams, agreeing
+        aa, bb = a + 0.001 * (k % 2), b
+    elif k < 15:
+        flags = 15  # both beams stuck at a reading while the filter's vz moves 1 m/s a sample
+        aa, bb = a, b
+        dvz = -1.0 * (k - 9)
+    elif k < 25:
+        flags = 3  # beam A alone, agreeing with the filter
+        aa, bb = a + 0.001 * (k % 2), 0.0
+    else:
+        flags = 15  # the pair again, agreeing
+        aa, bb = a + 0.001 * (k % 2), b + 0.001 * (k % 3)
+    v.take(flags, aa, bb, s, c, t)
+    act = v.update(vx, vz + dvz, 0.01, 1.0, 0.0, 0.0, t)
+    out.append((k, act, v.health, v.reason))
+print(repr(out))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_a_unit_found_at_fault_comes_back_only_through_the_pair(target):
+    # GIVEN a unit rejected as stuck, then fed samples whose lone beam agrees, then pairs
+    out = eval((run_in_vm if target == "vm" else run_in_cpython)(SNIPPET).strip())  # noqa: S307
+    health = {k: (act, h, r) for k, act, h, r in out}
+    # THEN the agreeing pair is ok and fused
+    assert health[9][:2] == (1, 1)
+    # AND the stuck beams are rejected for it
+    assert health[14][1:] == (3, 4)
+    # AND the lone beam, though it agrees, is never fused while the unit is rejected
+    assert all(health[k][0] == 0 and health[k][1] == 3 for k in range(15, 25))
+    # AND the pair brings it back only after 5 passing samples in a row, fused again
+    back = [k for k in range(25, 40) if health[k][0] == 1]
+    assert back and back[0] >= 29 and health[39][:2] == (1, 1)
+
+
+CORE_SNIPPET = """
+from flight.core import FlightCore
+from flight import wire
+core = FlightCore()
+assert core.configure((0, 100.0, 5.0, -3.0, 0.5, 2.0, 0.2, 0.0, 1000.0, 540.0, 340.0, 1600.0, 310.0,
+                       0.1, 0.15, 0.35))
+s = wire.Sensor()
+out = []
+for k in range(1, 40):
+    s.t_us = k * 20000
+    s.f_axial = 1.62
+    s.flags = 0
+    s.beam_flags = 7 if k % 10 == 0 else 4  # A valid and new (NaN) at every 10th, B never new
+    s.beam_a = float("nan") if k % 10 == 0 else 1.0
+    s.beam_b = 3.0
+    core.step(s)
+    out.append((core.fault_flags, core.est.vel.health, core.est.vel.reason, core.est.vx))
+print(repr(out))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_a_beam_value_that_is_not_a_number_is_counted_and_never_fused(target):
+    # GIVEN frames whose beam A reads NaN at each of its new samples
+    out = eval((run_in_vm if target == "vm" else run_in_cpython)(CORE_SNIPPET).strip())  # noqa: S307
+    # THEN each such frame sets fault flag 64
+    flagged = [i for i, (f, _h, _r, _vx) in enumerate(out) if f & 64]
+    assert flagged == [k - 1 for k in range(1, 40) if k % 10 == 0]
+    # AND no sample was ever taken: the unit is still not acquired, vx a finite propagation
+    assert all(h == 0 for _f, h, _r, _vx in out)
+    assert all(vx == vx and abs(vx - 2.0) < 0.1 for _f, _h, _r, vx in out)
