@@ -553,7 +553,7 @@ class ReferenceModel:
             # 3. an altimeter with no sample waiting is checked for missing data
             self._aid(self.radar, self.lrf, cyc & (self.radar.waiting == 0), none, t_s, zero)
             self._aid(self.lrf, self.radar, cyc & (self.lrf.waiting == 0), none, t_s, zero)
-            self.vel.no_sample(cyc & ~self.vel.waiting, t_rel)
+            self.vel.no_sample(cyc & ~self.vel.waiting, t_rel, self.h)
             self._outputs(cyc, t_s)  # 4.
             self.ins_sigma = np.where(cyc, self.ins_sigma + dt / T_INS * (self.vz_sigma - self.ins_sigma),
                                       self.ins_sigma).astype(self.dtype)

@@ -13,8 +13,8 @@ from host_tools import wire
 
 NOT_ACQUIRED, OK, SUSPECT, REJECTED, FAILED = (wire.HEALTH.index(h) for h in (
     "not_acquired", "ok", "suspect", "rejected", "failed"))
-NONE, NO_DATA, INNOVATION, STUCK, RATE, NOISY, INVALID = (wire.REASONS.index(r) for r in (
-    "none", "no_data", "innovation", "stuck", "rate", "noisy", "invalid_value"))
+NONE, NO_DATA, OUT_OF_RANGE, INNOVATION, STUCK, RATE, NOISY, INVALID = (wire.REASONS.index(r) for r in (
+    "none", "no_data", "out_of_range", "innovation", "stuck", "rate", "noisy", "invalid_value"))
 
 MAX_SPEED = 1000.0  # [m/s] a beam reading at or beyond this is an invalid value
 NOISE = 0.05  # [m/s] 1-sigma of a beam, with a healthy unit's calibration bias
@@ -30,6 +30,7 @@ REJECT_US = 1_000_000  # [us]
 NODATA_US = 500_000  # [us]
 FAIL_US = 1_500_000  # [us]
 MIN_SIN = 0.1  # [1]
+IN_VIEW_M = 2000.0  # [m] below this height missing data is a fault
 PERIOD_US = 190_000  # [us] samples are taken at most this often
 NEVER_US = -(1 << 29)  # [us] the time of "never"
 A, B, BOTH = 1, 2, 3  # beams in use
@@ -90,12 +91,17 @@ class VelocitySource:
         self._put(m, waiting=True, t_taken_us=t_us, w_a=a, w_b=b, w_use=use, w_pitch=pitch, w_t_us=t_us)
 
     # --- No sample ----------------------------------------------------------------------
-    def no_sample(self, m, t_us) -> None:
+    def no_sample(self, m, t_us, h) -> None:
         m = m & (self.health != NOT_ACQUIRED)
         gap = t_us - self.t_good_us
         why = np.where(self.bad_seen, INVALID, NO_DATA)
+        m = m & (gap > NODATA_US)
+        self._decide("no sample: h > IN_VIEW_M", h, IN_VIEW_M, m)
+        high = m & (h > IN_VIEW_M)
+        self._put(high, health=NOT_ACQUIRED, reason=OUT_OF_RANGE, n_pass=0)
+        m = m & ~high
         failed = m & (gap > FAIL_US)
-        suspect = m & ~failed & (gap > NODATA_US) & (self.health == OK)
+        suspect = m & ~failed & (self.health == OK)
         self._put(failed, health=FAILED, reason=why)
         self._put(suspect, health=SUSPECT, reason=why, n_pass=0)
 

@@ -232,7 +232,7 @@ class Estimator:
         if not self.lrf.waiting:
             self._aid(self.lrf, self.radar, -1, t_s, 0.0)
         if not self.vel.waiting:
-            self.vel.no_sample(t_us)
+            self.vel.no_sample(t_us, self.x[0])
         self._outputs(t_s)
         # v_ins's error: the prior's, pulled toward the filter's as v_ins is (a bound: |corr| <= 1)
         self.ins_sigma += self._k_ins * (self.vz_sigma - self.ins_sigma)

@@ -28,6 +28,7 @@ from flight.altimeter import (
     NONE,
     NOT_ACQUIRED,
     OK,
+    OUT_OF_RANGE,
     RATE,
     REJECTED,
     STUCK,
@@ -48,6 +49,8 @@ _RECOVER_N = const(5)  # [samples] passing in a row before (re)entering ok
 _REJECT_US = const(1000000)  # [us] failing the gate this long: rejected
 _NODATA_US = const(500000)  # [us] no valid sample this long: suspect
 _FAIL_US = const(1500000)  # [us] no valid sample this long: failed
+_IN_VIEW_M = 2000.0  # [m] below this height both beams see the ground at any attitude within
+# 0.6 rad (a slant of at most 1.7 h against the unit's 4 km), so missing data is a fault
 _MIN_SIN = 0.1  # [1] a lone beam this close to vertical sees too little of vx to fuse
 _NEG_MIN_SIN = -_MIN_SIN
 _NEVER = const(-(1 << 29))  # [us] time of "never" (a small int on a board)
@@ -123,14 +126,22 @@ class Velocimeter:
         self.w_cos = c
         self.w_t_us = t_us
 
-    def no_sample(self, t_us):
-        # a cycle without a sample waiting, at t_us [us] since INIT: missing data
+    def no_sample(self, t_us, h):
+        # a cycle without a sample waiting, at t_us [us] since INIT, h [m] the estimator's
+        # height above the terrain: missing data is a fault only where the beams must see the
+        # ground; higher up a gap is what a healthy unit gives
         if self.health == NOT_ACQUIRED:
             return
         gap = t_us - self.t_good_us
+        if gap <= _NODATA_US:
+            return
+        if h > _IN_VIEW_M:
+            self._set(NOT_ACQUIRED, OUT_OF_RANGE)
+            self.n_pass = 0
+            return
         if gap > _FAIL_US:
             self._set(FAILED, INVALID if self.bad_seen else NO_DATA)
-        elif gap > _NODATA_US and self.health == OK:
+        elif self.health == OK:
             self._set(SUSPECT, INVALID if self.bad_seen else NO_DATA)
             self.n_pass = 0
 
