@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from host_tools import wire
+from host_tools.reference_fields import FieldArrays
 from host_tools.reference_velocimeter import MAX_SPEED, VelocitySource
 
 # docs/algorithms.md sections 2-3 (estimation, cross-check) are transcribed below.
@@ -1039,7 +1040,7 @@ def margin(t_left, v, sig):
 
 
 # --- section 3: the altimeter cross-check -------------------------------------------------
-class AidSource:
+class AidSource(FieldArrays):
     """One altimeter as an aid source (docs/algorithms.md section 3), for n runs at once.
 
     Every field of the status record and of the tests is an array of shape (n,); `update`
@@ -1067,12 +1068,7 @@ class AidSource:
         self.cal0, self.calf = cal0, calf  # [m], [1] 1-sigma calibration bias and scale error
         self.r_min, self.r_max = r_min, r_max  # [m] range window
         n, dt_ = model.n, model.dtype
-        for a in self.FLOATS:
-            setattr(self, a, np.full(n, self.RESET.get(a, 0.0), dtype=dt_))
-        for a in self.INTS:
-            setattr(self, a, np.full(n, self.RESET.get(a, 0), dtype=np.int64))
-        for a in self.BOOLS:
-            setattr(self, a, np.zeros(n, dtype=bool))
+        self._alloc(n, dt_)
         # the samples waiting for the cycle, (MAX_WAITING, n): slant range [m], the attitude of
         # their frame [rad], its time [us] since INIT
         self.w_range = np.zeros((MAX_WAITING, n), dtype=dt_)
@@ -1107,15 +1103,6 @@ class AidSource:
         for a in ("w_range", "w_pitch", "w_t_us"):
             setattr(self, a, np.take_along_axis(getattr(self, a), src, 0))
         self.waiting = self.waiting - n
-
-    def _put(self, m, **values) -> None:
-        """Set fields of the runs in mask m."""
-        for a, v in values.items():
-            cur = getattr(self, a)
-            setattr(self, a, np.where(m, v, cur).astype(cur.dtype, copy=False))
-
-    def _set(self, m, health, reason) -> None:
-        self._put(m, health=health, reason=reason)
 
     def _decide(self, what, value, threshold, scale, m) -> None:
         self.model._decide(f"{self.name}: {what}", value, threshold, scale, m)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from host_tools import wire
+from host_tools.reference_fields import FieldArrays
 
 NOT_ACQUIRED, OK, SUSPECT, REJECTED, FAILED = (wire.HEALTH.index(h) for h in (
     "not_acquired", "ok", "suspect", "rejected", "failed"))
@@ -38,7 +39,7 @@ A, B, BOTH = 1, 2, 3  # beams in use
 SCALE_V = 100.0  # [m/s] scale of a decision's margin (host_tools.compare)
 
 
-class VelocitySource:
+class VelocitySource(FieldArrays):
     FLOATS = ("test_ratio", "innov_var", "w_a", "w_b", "w_pitch", "mean", "noise", "vz_same", "meas",
               "meas_var", "a_last", "b_last")
     INTS = ("health", "reason", "w_use", "w_t_us", "t_taken_us", "t_good_us", "t_pass_us", "n_pass",
@@ -49,23 +50,8 @@ class VelocitySource:
 
     def __init__(self, model) -> None:
         self.model = model
-        n, dt_ = model.n, model.dtype
-        for a in self.FLOATS:
-            setattr(self, a, np.full(n, self.RESET.get(a, 0.0), dtype=dt_))
-        for a in self.INTS:
-            setattr(self, a, np.full(n, self.RESET.get(a, 0), dtype=np.int64))
-        for a in self.BOOLS:
-            setattr(self, a, np.zeros(n, dtype=bool))
-        self.cant = np.full(n, wire.DEFAULT_BEAM_CANT, dtype=dt_)  # [rad]
-
-    # --- helpers --------------------------------------------------------------------------
-    def _put(self, m, **values) -> None:
-        for a, v in values.items():
-            cur = getattr(self, a)
-            setattr(self, a, np.where(m, v, cur).astype(cur.dtype, copy=False))
-
-    def _set(self, m, health, reason) -> None:
-        self._put(m, health=health, reason=reason)
+        self._alloc(model.n, model.dtype)
+        self.cant = np.full(model.n, wire.DEFAULT_BEAM_CANT, dtype=model.dtype)  # [rad]
 
     def _decide(self, what, value, threshold, m) -> None:
         self.model._decide(f"velocimeter: {what}", value, threshold, SCALE_V, m)
