@@ -86,11 +86,16 @@ def scheduler(tmp_path_factory):
     procs = [_start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
                      str(sf), "--idle-timeout", "900"], d / "scheduler.log")]
     try:
+        # the scheduler creates its file, then writes it: wait until it holds its address
         deadline = time.monotonic() + 60
-        while not sf.exists() and time.monotonic() < deadline:
+        address = None
+        while address is None and time.monotonic() < deadline:
             assert procs[0].poll() is None, (d / "scheduler.log").read_text()
-            time.sleep(0.1)
-        address = json.loads(sf.read_text())["address"]
+            try:
+                address = json.loads(sf.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address is not None, (d / "scheduler.log").read_text()
         assert address.startswith("tcp://127.0.0.1:")
         for i in range(2):
             procs.append(worker(address, d / f"worker{i}.log"))
