@@ -598,7 +598,7 @@ class ReferenceModel:
     def _aid(self, alt, other, m, idx, t_s, v_var) -> None:
         """One update of an altimeter (waiting sample idx at its time t_s, -1: none) and its answer."""
         act = alt.update(m, idx, t_s, self.t_state_us, self.c_state, self.h, self.vz, self.P[H, H],
-                         self.travel, v_var, other)
+                         self.travel, v_var, other, self.vel)
         unit = 1 if alt is self.radar else 2
         fuse = act == ACT_FUSE
         if fuse.any():
@@ -613,10 +613,11 @@ class ReferenceModel:
             other.shifted(reset, off)
             # a lone unit's higher level under a lander that has not moved across: the terrain
             # under it cannot have dropped, so the old level stays a floor (section 2, step 3)
-            across = np.abs(self.vx) * (t_s - alt.t_step)
+            across = np.abs(self.vx) * (t_s - np.maximum(alt.t_step, other.t_good))
+            unseen = other.unseen(t_s, alt.t_step)
             self._decide("held: moved across < ACROSS_M", across, ACROSS_M, SCALE_H,
-                         reset & (off > 0.0) & ~other.in_view(t_s))
-            held = reset & (off > 0.0) & ~other.in_view(t_s) & (across < ACROSS_M)
+                         reset & (off > 0.0) & unseen)
+            held = reset & (off > 0.0) & unseen & (across < ACROSS_M)
             self.held = np.where(reset, np.where(held, off, 0.0), self.held).astype(self.dtype)
             self.held_by = np.where(held, unit, self.held_by)
         done = fuse | reset
@@ -624,10 +625,13 @@ class ReferenceModel:
         self.t_fused = np.where(done, t_s, self.t_fused)
 
     def _aid_velocity(self, m) -> None:
-        """Section 3b, Update and Fusion: vx fused, the biases considered (a Schmidt update)."""
+        """Section 3b, Update and Fusion: vx fused, the biases considered (a Schmidt update); vz
+        fused where no altimeter passes."""
+        t_s = self._f(self.vel.w_t_us) * self._us
+        backed = self.radar.passing(t_s, m) | self.lrf.passing(t_s, m)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             fuse = self.vel.update(m, self.vx, self.vz, self.p_vx, self.P[V, V], self.ax, self.az,
-                                   self.t_state_us, self._us)
+                                   self.t_state_us, self._us, self.v_ins, backed)
             k = self.p_vx / (self.p_vx + self.vel.meas_var)
             keep = 1.0 - k
             self.vx = np.where(fuse, self.vx + k * (self.vel.meas - self.vx), self.vx).astype(self.dtype)
@@ -635,6 +639,9 @@ class ReferenceModel:
             self.p_vx = np.where(fuse, np.where(p_vx < MIN_VAR, MIN_VAR, p_vx), self.p_vx).astype(self.dtype)
             self.p_xb = np.where(fuse, self.p_xb * keep, self.p_xb).astype(self.dtype)
             self.p_vxb = np.where(fuse, self.p_vxb * keep, self.p_vxb).astype(self.dtype)
+            fuse_z = fuse & self.vel.fuse_z
+            if fuse_z.any():
+                self._fuse(fuse_z, self.vel.innov_z, self.vel.var_z, V)
 
     def _correct_vx(self, run) -> None:
         """Section 2, step 2: vx corrected with the bias by the regression of its error on the bias's."""
@@ -696,11 +703,12 @@ class ReferenceModel:
         self.p_xb = np.where(run, a_xb, self.p_xb)
         self.p_vxb = np.where(run, self.p_vxb + dt * lat, self.p_vxb)
 
-    def _fuse(self, where, nu, r_var) -> None:
-        """Section 2, step 3, fuse: the scalar update with H = (1, 0, 0, 0)."""
+    def _fuse(self, where, nu, r_var, i=H) -> None:
+        """Section 2, step 3, fuse: the scalar update of a measurement of state i (H: an altimeter,
+        H = (1, 0, 0, 0); V: the velocimeter's vz, section 3b)."""
         P = self.P
-        ph = P[:, H].copy()
-        s_var = ph[H] + r_var
+        ph = P[:, i].copy()
+        s_var = ph[i] + r_var
         gain = ph / s_var
         x = np.stack((self.h, self.vz, self.z, self.b)) + gain * nu
         Pn = P - ph[:, None] * ph[None, :] / s_var
@@ -1051,9 +1059,9 @@ class AidSource(FieldArrays):
     FLOATS = ("test_ratio", "innov", "innov_var", "meas", "meas_var", "r_scale", "t_fused",
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
               "t_div", "d_div", "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio",
-              "rate_ratio0", "rate_var")
+              "rate_ratio0", "rate_var", "rate_var0")
     INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin", "waiting")
-    BOOLS = ("acquired", "doubt", "bad_seen", "diverged")
+    BOOLS = ("acquired", "doubt", "bad_seen", "diverged", "vel_out")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
              "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
 
@@ -1130,6 +1138,14 @@ class AidSource(FieldArrays):
     def in_view(self, t):
         return (t - self.t_good <= VIEW_S) & (self.health != REJECTED) & (self.health != FAILED)
 
+    def _set(self, m, health, reason) -> None:
+        super()._set(m, health, reason)
+        self._put(m & (np.asarray(health) == OK), vel_out=False)  # ok again: no longer outvoted
+
+    def unseen(self, t, t_step):
+        """No valid sample since t_step, or not in view: no opinion of what the other saw since."""
+        return (self.t_good < t_step) | ~self.in_view(t)
+
     def passing(self, t, m):
         """Fused recently and every test passes: it can outvote the other altimeter."""
         self._decide("passing: noise <= NOISE_LIMIT", self.noise, NOISE_LIMIT, 1.0, m)
@@ -1140,7 +1156,7 @@ class AidSource(FieldArrays):
 
     def vote(self, t, t_step, offset, var, m):
         """This altimeter's vote on the other's terrain-step candidate (offset [m], var [m^2])."""
-        alone = (self.t_good < t_step) | ~self.in_view(t)
+        alone = self.unseen(t, t_step)
         no_step = self.n_step == 0
         d = self.step_mean - offset
         lim = GATE2 * (var + self.meas_var)
@@ -1157,9 +1173,10 @@ class AidSource(FieldArrays):
         self._put(m, step_mean=self.step_mean - offset, mean=0.0, noise=1.0, t_slow=NEVER)
 
     # --- update, in the document's order ------------------------------------------------------
-    def update(self, run, idx, t, t_state_us, c, h, vz, p_hh, travel, v_var, o):
+    def update(self, run, idx, t, t_state_us, c, h, vz, p_hh, travel, v_var, o, vel):
         """Waiting sample idx judged at its time t [s] (-1: a cycle without one, at t); the
-        estimator's state (h, vz, p_hh, travel) is for t_state_us [us]; c the cycle's cosine."""
+        estimator's state (h, vz, p_hh, travel) is for t_state_us [us]; c the cycle's cosine; o the
+        other altimeter, vel the velocimeter (a third voter on the rate test)."""
         act = np.zeros(self.model.n, dtype=np.int64)
         # 1.
         self._put(run, doubt=False, r_scale=1.0)
@@ -1214,7 +1231,7 @@ class AidSource(FieldArrays):
         self._decide("test_ratio > 1", ratio, 1.0, 1.0, m)
         out = m & (ratio > 1.0)
         if out.any():
-            act = np.where(out, self._outlier(out, t, nu, r_var, hm - travel, v_var, o), act)
+            act = np.where(out, self._outlier(out, t, nu, r_var, hm - travel, v_var, o, vel), act)
         m &= ~out
         # 6. inside the gate
         self._put(m, n_step=0)
@@ -1241,6 +1258,14 @@ class AidSource(FieldArrays):
         self._put(outvoted & (self.health != REJECTED), diverged=fault == DISAGREE, t_div=t, d_div=-nu)
         self._put(outvoted & (self.health == REJECTED) & (fault == RATE), diverged=False)
         self._set(outvoted, REJECTED, fault)
+        # the velocimeter agrees with inertial motion where this unit's rate does not
+        by_vel = faulty & ~outvoted & ~blunt & (fault == RATE)
+        self._decide("velocimeter's vote: lag >= VOTE_LAG", lag_, VOTE_LAG, 1.0, by_vel)
+        by_vel &= lag_ >= VOTE_LAG
+        by_vel &= vel.outvotes(by_vel, t, self.rate, self.rate_var0, v_var)
+        self._put(by_vel, n_pass=0, diverged=False, vel_out=True)
+        self._set(by_vel, REJECTED, RATE)
+        outvoted |= by_vel
         alone = faulty & ~outvoted & ~blunt
         noisy = alone & (fault == NOISY)
         self._put(noisy, r_scale=self.noise)
@@ -1287,7 +1312,7 @@ class AidSource(FieldArrays):
         return np.select([m & noisy, rate & ~common, rest & (np.abs(self.mean) > mean_limit)],
                          [NOISY, RATE, DISAGREE], NONE)
 
-    def _outlier(self, m, t, nu, r_var, o_k, v_var, o):
+    def _outlier(self, m, t, nu, r_var, o_k, v_var, o, vel):
         """A sample outside the gate: a spike, a sick altimeter or a terrain step; o_k [m] its
         measured height minus inertial travel, v_var [(m/s)^2] the inertial velocity's variance."""
         act = np.zeros(self.model.n, dtype=np.int64)
@@ -1314,13 +1339,16 @@ class AidSource(FieldArrays):
         # (a unit only distrusted already may still be one that drifted off the filter)
         self._put(disagree & ((self.health != REJECTED) | (self.step_mean > 0.0)), diverged=False)
         self._set(disagree, REJECTED, DISAGREE)
-        terrain = mature & ~disagree & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
-                                        | (t - self.t_step >= STEP_S + STEP_WAIT_S))
+        # outvoted on its rate by the velocimeter, which still looks: a level only it sees is
+        # its drift, not terrain
+        kept = mature & ~disagree & (v != VOTE_AGREE) & self.vel_out & vel.looking(t)
+        terrain = mature & ~disagree & ~kept & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
+                                                | (t - self.t_step >= STEP_S + STEP_WAIT_S))
         self._put(terrain, mean=0.0, noise=1.0, n_step=0, n_pass=1)
         self._kinematic_restart(terrain)
         self._set(terrain, OK, NONE)
         act = np.where(terrain, ACT_RESET, act)
-        held = m & ~disagree & ~terrain & ((self.health == OK) | (self.health == SUSPECT))
+        held = m & ~disagree & ~terrain & ~kept & ((self.health == OK) | (self.health == SUSPECT))
         self._set(held, SUSPECT, np.where(self.n_step == 1, INNOVATION, TERRAIN_STEP))
         return act
 
@@ -1389,6 +1417,6 @@ class AidSource(FieldArrays):
             + RATE_FLOOR * RATE_FLOOR
         r2 = rate * rate
         var = var0 + v_var
-        self._put(m & short, rate=0.0, rate_ratio=0.0, rate_ratio0=0.0, rate_var=0.0)
-        self._put(m & ~short, rate=rate, rate_var=var, rate_ratio0=r2 / (GATE2 * var0),
+        self._put(m & short, rate=0.0, rate_ratio=0.0, rate_ratio0=0.0, rate_var=0.0, rate_var0=0.0)
+        self._put(m & ~short, rate=rate, rate_var=var, rate_var0=var0, rate_ratio0=r2 / (GATE2 * var0),
                   rate_ratio=r2 / (GATE2 * var))

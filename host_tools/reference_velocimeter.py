@@ -22,8 +22,10 @@ NOISE = 0.05  # [m/s] 1-sigma of a beam, with a healthy unit's calibration bias
 FRACTION = 0.003  # [1] per m/s of speed, with its calibration scale error
 GATE2 = 25.0  # [1] the innovation gate (5 sigma), squared
 K_TEST = 0.1  # [1 per sample] low-pass gain of the witness's mean and noise
-MEAN_LIMIT2 = 1.0  # [1]
+MEAN_LIMIT2 = 1.0  # [1] mean^2 above this times S_z: withheld
+FAULT_LIMIT2 = 16.0  # [1] ... and above this times (P_vv + K_TEST/(2 - K_TEST) R_z): rate
 NOISE_LIMIT = 4.0 / 25.0  # [1]
+JITTER2 = 0.05 * 0.05  # [(m/s)^2] the filter's vz change between samples
 STUCK_N = 5  # [samples]
 STUCK_MOTION2 = 9.0  # [1]
 RECOVER_N = 5  # [samples]
@@ -33,6 +35,8 @@ FAIL_US = 1_500_000  # [us]
 MIN_SIN = 0.1  # [1]
 IN_VIEW_M = 2000.0  # [m] below this height missing data is a fault
 PERIOD_US = 190_000  # [us] samples are taken at most this often
+VIEW_S = 0.5  # [s] a pair this recent is an opinion on an altimeter's rate
+SLOPE = 0.1  # [1] rms terrain slope under an altimeter's beam (section 2)
 NEVER_US = -(1 << 29)  # [us] the time of "never"
 A, B, BOTH = 1, 2, 3  # beams in use
 
@@ -40,11 +44,11 @@ SCALE_V = 100.0  # [m/s] scale of a decision's margin (host_tools.compare)
 
 
 class VelocitySource(FieldArrays):
-    FLOATS = ("test_ratio", "innov_var", "w_a", "w_b", "w_pitch", "mean", "noise", "vz_same", "meas",
-              "meas_var", "a_last", "b_last")
+    FLOATS = ("test_ratio", "innov_var", "w_a", "w_b", "w_pitch", "mean", "noise", "nu_last", "rate_ins",
+              "vz_same", "meas", "meas_var", "innov_z", "var_z", "a_last", "b_last")
     INTS = ("health", "reason", "w_use", "w_t_us", "t_taken_us", "t_good_us", "t_pass_us", "n_pass",
             "left_out", "n_same")
-    BOOLS = ("waiting", "bad_seen")
+    BOOLS = ("waiting", "bad_seen", "fuse_z", "paired")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "t_taken_us": NEVER_US, "t_good_us": NEVER_US,
              "t_pass_us": NEVER_US}
 
@@ -76,12 +80,34 @@ class VelocitySource(FieldArrays):
         m = m & (use != 0)
         self._put(m, waiting=True, t_taken_us=t_us, w_a=a, w_b=b, w_use=use, w_pitch=pitch, w_t_us=t_us)
 
+    # --- The third voter on an altimeter's rate -----------------------------------------
+    def looking(self, t):
+        """Ok, with a pair judged within VIEW_S of t [s]."""
+        recent = t - self.model._f(self.t_good_us) * self.model._us <= VIEW_S
+        return (self.health == OK) & self.paired & recent
+
+    def outvotes(self, m, t, rate, var0, v_var):
+        """The runs in m where this unit, ok with a pair within VIEW_S of t [s], agrees with the
+        inertial velocity and an altimeter's rate (range rate minus it, variance var0 without
+        v_var) does not."""
+        m = m & self.looking(t)
+        r = self.rate_ins
+        var = K_TEST / (2.0 - K_TEST) * self.var_z + JITTER2
+        lim = GATE2 * (var + v_var)
+        self._decide("outvotes: rate_ins within GATE", np.abs(r), np.sqrt(lim), m)
+        d = rate - r
+        # the terrain's slope under the altimeter's beam moves its range rate by slope * vx
+        lim2 = GATE2 * (var0 + var + SLOPE * SLOPE * (self.meas * self.meas))
+        self._decide("outvotes: altimeter's rate off GATE", np.abs(d), np.sqrt(lim2), m & (r * r <= lim))
+        return m & (r * r <= lim) & (d * d > lim2)
+
     # --- No sample ----------------------------------------------------------------------
     def no_sample(self, m, t_us, h) -> None:
         m = m & (self.health != NOT_ACQUIRED)
         gap = t_us - self.t_good_us
         why = np.where(self.bad_seen, INVALID, NO_DATA)
         m = m & (gap > NODATA_US)
+        self._put(m, paired=False)
         self._decide("no sample: h > IN_VIEW_M", h, IN_VIEW_M, m)
         high = m & (h > IN_VIEW_M)
         self._put(high, health=NOT_ACQUIRED, reason=OUT_OF_RANGE, n_pass=0)
@@ -92,12 +118,14 @@ class VelocitySource(FieldArrays):
         self._put(suspect, health=SUSPECT, reason=why, n_pass=0)
 
     # --- Update ---------------------------------------------------------------------------
-    def update(self, m, vx, vz, p_vx, p_vv, ax, az, t_state_us, us):
-        """Section 3b, Update, for the runs in m (each with a sample waiting); returns fuse."""
+    def update(self, m, vx, vz, p_vx, p_vv, ax, az, t_state_us, us, v_ins, backed):
+        """Section 3b, Update, for the runs in m (each with a sample waiting); returns fuse (vx), and
+        fuse_z (vz too). v_ins: the inertial vertical velocity; backed: the runs where an altimeter
+        passes every test."""
         f = self.model._f
         dt_ = self.model.dtype
         t_us = self.w_t_us
-        self._put(m, waiting=False, t_good_us=t_us, bad_seen=False)
+        self._put(m, waiting=False, t_good_us=t_us, bad_seen=False, fuse_z=False)
         first = m & (self.health == NOT_ACQUIRED)
         self._put(first, health=SUSPECT, reason=NO_DATA, t_pass_us=t_us)
         dt = f(t_us - t_state_us) * us  # [s]
@@ -129,6 +157,7 @@ class VelocitySource(FieldArrays):
 
         # 3. both beams
         use = np.where(m, self.w_use, 0)
+        self._put(m & ~failed & (use != BOTH), paired=False)  # the noise test restarts at the next pair
         both = m & ~failed & (use == BOTH)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             u = (a + b) * (0.5 / ca)
@@ -141,23 +170,37 @@ class VelocitySource(FieldArrays):
             r_x = var * (v_w - s2 * (v_w - v_u))
             r_z = var * (v_u + s2 * (v_w - v_u))
             nu_x = u * s + w * c - vx_t
-            nu_z = w * s - u * c - vz_t
+            vz_m = w * s - u * c  # vz measured
+            nu_z = vz_m - vz_t
             s_z = p_vv + r_z
             ratio_x = nu_x * nu_x / (GATE2 * (p_vx + r_x))
             ratio_z = nu_z * nu_z / (GATE2 * s_z)
             self._put(both, test_ratio=np.maximum(ratio_x, ratio_z),
-                      innov_var=np.where(ratio_x > ratio_z, p_vx + r_x, s_z))
+                      innov_var=np.where(ratio_x > ratio_z, p_vx + r_x, s_z), innov_z=nu_z, var_z=r_z)
             self._put(both, mean=self.mean + K_TEST * (nu_z - self.mean))
-            self._put(both, noise=self.noise + K_TEST * (ratio_z - self.noise))
+            d = nu_z - self.nu_last  # the change from the last pair's: the filter's slow error cancels
+            self._put(both & self.paired,
+                      noise=self.noise + K_TEST * (d * d / (GATE2 * (2.0 * r_z + JITTER2)) - self.noise))
+            o = vz_m - v_ins - az * dt  # vz measured minus the inertial velocity, at the sample
+            self._put(both, rate_ins=np.where(self.paired, self.rate_ins + K_TEST * (o - self.rate_ins), o))
+            self._put(both, paired=True, nu_last=nu_z)
             self._decide("pair: ratio vx > 1", ratio_x, 1.0, both)
-            self._decide("pair: ratio vz > 1", ratio_z, 1.0, both)
-            # the unit's own tests first, then the gates
-            mean_off = self.mean * self.mean - MEAN_LIMIT2 * s_z
-            self._decide("mean > limit", mean_off, 0.0, both)
-            fail(both & (mean_off > 0.0), RATE)
-            self._decide("noise > limit", self.noise, NOISE_LIMIT, both & ~failed)
+            # the unit's own tests first (the mean only where an altimeter backs the filter's vz),
+            # then the gates (vz's only where backed)
+            self._decide("noise > limit", self.noise, NOISE_LIMIT, both)
             fail(both & (self.noise > NOISE_LIMIT), NOISY)
+            m2 = self.mean * self.mean
+            mean_off = m2 - MEAN_LIMIT2 * s_z
+            mean_fault = m2 - FAULT_LIMIT2 * (p_vv + K_TEST / (2.0 - K_TEST) * r_z)
+            judged = both & ~failed & backed
+            self._decide("mean > limit", mean_off, 0.0, judged)
+            self._decide("mean > fault limit", mean_fault, 0.0, judged & (mean_off > 0.0))
+            fail(judged & (mean_off > 0.0) & (mean_fault > 0.0), RATE)
+            withheld = judged & ~failed & (mean_off > 0.0)
+            failed = failed | withheld
             both = both & ~failed
+            self._decide("pair: ratio vz > 1", ratio_z, 1.0, both & backed)
+            ratio_z = np.where(backed, ratio_z, 0.0)
             inside = both & (ratio_x <= 1.0) & (ratio_z <= 1.0)
             self._put(inside, left_out=0)
             # one by one: the beam that agrees is used alone, the other left out
@@ -202,12 +245,14 @@ class VelocitySource(FieldArrays):
             nu = np.where(use == BOTH, nu_x, nu_1)
             r = np.where(use == BOTH, r_x, r_1)
 
-        # 6. failed
+        # 6. failed (withheld: the mean beyond the filter's 1 sigma only)
         gated = failed & (why == INNOVATION)
         young = gated & (t_us - self.t_pass_us <= REJECT_US)
         self._put(failed, n_pass=0)
-        self._set(young & (self.health != REJECTED) & (self.health != FAILED), SUSPECT, why)
-        self._set(failed & ~young, REJECTED, why)
+        trusted = (self.health != REJECTED) & (self.health != FAILED)
+        self._set(withheld & trusted, SUSPECT, RATE)
+        self._set(young & trusted, SUSPECT, why)
+        self._set(failed & ~young & ~withheld, REJECTED, why)
 
         # 5. passed
         passed = m & ~failed & ~steep
@@ -218,7 +263,9 @@ class VelocitySource(FieldArrays):
         held = passed & distrusted & ((use != BOTH) | (n_pass < RECOVER_N))
         go = passed & ~held
         self._set(go & (use != BOTH), SUSPECT, np.where(self.left_out != 0, INNOVATION, NO_DATA))
-        self._set(go & (use == BOTH) & (n_pass >= RECOVER_N), OK, NONE)
+        ok = go & (use == BOTH) & (n_pass >= RECOVER_N)
+        self._set(ok, OK, NONE)
+        self._put(ok & ~backed, fuse_z=True)
         fuse = go & ((self.health == OK) | (self.health == SUSPECT))
         self._put(fuse, meas=vx + nu, meas_var=r)
         return fuse

@@ -13,21 +13,6 @@ from fw import run_in_cpython, run_in_vm
 
 from host_tools.paths import SCENARIOS
 
-# velocimeter fault scenario of the library: (seconds after the start by which the fault is
-# observable, final health, accepted final reasons)
-REJECTED, FAILED, SUSPECT = "rejected", "failed", "suspect"
-FAULTS = {
-    "velocimeter-bias": (0.0, REJECTED, {"rate"}),
-    # 0.1 m/s per s reaches 3 sigma of the vz witness (about 0.15 m/s) in 5 s
-    "velocimeter-drift": (5.0, REJECTED, {"rate"}),
-    "velocimeter-scale": (0.0, None, {"rate", "none", "no_data"}),  # 5 %: within the gate near the ground
-    "velocimeter-delay": (0.0, REJECTED, {"rate", "noisy"}),
-    "velocimeter-noise": (0.0, REJECTED, {"noisy", "rate", "innovation"}),
-    "velocimeter-spike": (1.0, REJECTED, {"noisy", "rate", "innovation"}),
-    "velocimeter-stuck": (0.5, REJECTED, {"stuck"}),
-    "velocimeter-dropout": (0.5, FAILED, {"no_data"}),
-    "velocimeter-beam-bias": (0.0, REJECTED, {"rate"}),
-}
 START_S = 40.0  # [s] every fault scenario's fault starts here
 
 
@@ -39,27 +24,6 @@ def fly(name: str, out) -> list[dict]:
     assert r.returncode == 0, r.stdout + r.stderr
     with open(out / "log.csv") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.mark.parametrize("name", list(FAULTS))
-def test_each_velocimeter_fault_is_isolated_within_two_seconds_of_being_observable(name, tmp_path):
-    observable, final, reasons = FAULTS[name]
-    # GIVEN a nominal descent whose velocimeter falls sick at 40 s WHEN it is flown
-    rows = fly(name, tmp_path)
-    # THEN the velocimeter is ok before the fault and declared not ok within 2 s of it
-    before = [r for r in rows if 20.0 < float(r["t_s"]) < START_S]
-    assert before and all(r["vel_health"] == "ok" for r in before)
-    sick = [r for r in rows if float(r["t_s"]) >= START_S and r["vel_health"] != "ok"]
-    assert sick and float(sick[0]["t_s"]) - START_S <= observable + 2.0, sick[0]["t_s"]
-    # AND well before touchdown it is distrusted for its reason (a scale error, proportional to
-    # the speed, fades inside the gate in the last seconds)
-    at = [r for r in rows if float(r["t_s"]) >= START_S + 10.0][0]
-    assert at["vel_health"] in (REJECTED, FAILED), at["vel_health"]
-    if final is not None:
-        assert rows[-1]["vel_health"] == final
-    assert rows[-1]["vel_reason"] in reasons or at["vel_reason"] in reasons
-    # AND neither altimeter was ever blamed
-    assert all(r[f"{a}_health"] not in (REJECTED, FAILED) for r in rows for a in ("radar", "lrf"))
 
 
 def test_a_beam_lost_leaves_the_other_measuring_vx(tmp_path):
@@ -120,7 +84,7 @@ for k in range(40):
         flags = 15  # the pair again, agreeing
         aa, bb = a + 0.001 * (k % 2), b + 0.001 * (k % 3)
     v.take(flags, aa, bb, s, c, t)
-    act = v.update(vx, vz + dvz, 0.01, 1.0, 0.0, 0.0, t)
+    act = v.update(vx, vz + dvz, 0.01, 1.0, 0.0, 0.0, t, vz + dvz, True)
     out.append((k, act, v.health, v.reason))
 print(repr(out))
 """
@@ -217,20 +181,20 @@ acts = []
 for k in range(12):
     t = 1000000 + 200000 * k
     v.take(3, 40.0, 0.0, s, c, t)  # beam A alone
-    acts.append((v.update(0.0, -40.0, 0.01, 0.01, 0.0, 0.0, t), v.health, v.reason))
+    acts.append((v.update(0.0, -40.0, 0.01, 0.01, 0.0, 0.0, t, -40.0, True), v.health, v.reason))
 out["steep"] = acts
 # a gap: high up it is out of range, low down a failure
 high = Velocimeter()
 high.configure(0.35)
 high.reset()
 high.take(15, 40.0, 40.0, 0.0, 1.0, 0)
-high.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0)
+high.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0, 0.0, True)
 high.no_sample(2000000, 3000.0)
 low = Velocimeter()
 low.configure(0.35)
 low.reset()
 low.take(15, 40.0, 40.0, 0.0, 1.0, 0)
-low.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0)
+low.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0, 0.0, True)
 low.no_sample(2000000, 500.0)
 out["gap"] = ((high.health, high.reason), (low.health, low.reason))
 print(repr(out))
@@ -248,3 +212,42 @@ def test_the_cap_a_lone_upright_beam_and_a_gap_high_up_are_no_faults(target):
     assert all(act == 0 and h == 2 and r == 1 for act, h, r in out["steep"]), out["steep"]
     # AND a gap of 2 s above 2 km is out of range (not acquired), below it a failure
     assert out["gap"] == ((0, 2), (4, 1))
+
+
+# Direct calls: the pair reads a vz off the filter's by `off` m/s (P_vv 0.01: the filter's
+# 1 sigma is 0.1 m/s) for 30 samples, with an altimeter passing (backed) or none.
+WITNESS_SNIPPET = """
+from flight.velocimeter import Velocimeter
+from flight.fmath import sin, cos_of
+sa = sin(0.35)
+ca = cos_of(sa)
+out = {}
+for name, off, backed in (("near", 0.25, True), ("far", 1.5, True), ("alone", 1.5, False)):
+    v = Velocimeter()
+    v.configure(0.35)
+    v.reset()
+    vz = -20.0
+    m = -(vz + off) * ca  # both beams (level attitude, no vx)
+    rows = []
+    for k in range(30):
+        t = 200000 * (k + 1)
+        v.take(15, m + 0.001 * (k % 2), m, 0.0, 1.0, t)
+        act = v.update(0.0, vz, 0.01, 0.01, 0.0, 0.0, t, vz, backed)
+        rows.append((act, v.health, v.reason, v.fuse_z))
+    out[name] = rows
+print(repr(out))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_the_vz_witness_withholds_rejects_or_is_believed_by_who_backs_the_filter(target):
+    out = eval((run_in_vm if target == "vm" else run_in_cpython)(WITNESS_SNIPPET).strip())  # noqa: S307
+    # GIVEN an altimeter passing, a unit 2.5 filter sigmas off THEN it is withheld (suspect, rate),
+    # never fused, never rejected: the filter's own slow error may be what is off
+    near = out["near"][10:]
+    assert all(act == 0 and h == 2 and r == 5 for act, h, r, _z in near), near
+    # AND 15 sigmas off it is rejected for its rate
+    assert out["far"][-1][1:3] == (3, 5), out["far"][-1]
+    # AND with no altimeter passing the same unit is the best there is: ok, vx and vz fused
+    alone = out["alone"][5:]
+    assert all(act == 1 and h == 1 and z for act, h, _r, z in alone), alone

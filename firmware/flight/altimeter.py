@@ -49,6 +49,8 @@ _VOTE_AGREE = const(1)  # the other sees the same step
 _VOTE_DISAGREE = const(2)  # the other sees no step
 _VOTE_WAIT = const(3)  # the other cannot tell yet
 
+SLOPE = 0.1  # [1] rms terrain slope under a beam: a range rate is vz - slope * vx
+SLOPE2 = SLOPE * SLOPE  # [1]
 _GATE = 5.0  # [sigma] innovation gate
 _GATE2 = 25.0  # [1] _GATE squared
 _NEG_GATE = -_GATE
@@ -175,6 +177,7 @@ class Altimeter:
         self.rate_ratio = 0.0  # [1] rate^2 / (gate^2 * its variance)
         self.rate_var = 0.0  # [(m/s)^2] variance of rate
         self.rate_ratio0 = 0.0  # [1] rate^2 / (gate^2 * its variance with a perfect inertial velocity)
+        self.rate_var0 = 0.0  # [(m/s)^2] that variance
         self.frozen = -1.0  # [m] stuck check: the reading being repeated
         self.n_same = 0  # [samples] readings in a row within the band of frozen
         self.d_frozen = 0.0  # [m] inertial travel when frozen was first seen
@@ -182,12 +185,15 @@ class Altimeter:
         self.step_mean = 0.0  # [m] candidate: mean innovation
         self.t_step = 0.0  # [s] candidate: time of its first sample
         self.diverged = False  # rejected by the mean test alone: it drifted off the filter
+        self.vel_out = False  # rejected for its rate by the velocimeter's vote (until ok again)
         self.t_div = 0.0  # [s] ... at this time,
         self.d_div = 0.0  # [m] ... reading this far below the filter
 
     def _set(self, health, reason):
         self.health = health
         self.reason = reason
+        if health == OK:
+            self.vel_out = False
 
     def in_view(self, t_s):
         # a valid sample recently and not distrusted: its opinion counts in a vote
@@ -209,9 +215,14 @@ class Altimeter:
             return -self.innov
         return 0.0
 
+    def unseen(self, t_s, t_step):
+        # this unit has not looked since t_step [s] (no valid sample since, or distrusted):
+        # it has no opinion of what the other saw from then
+        return self.t_good < t_step or not self.in_view(t_s)
+
     def vote(self, t_s, t_step, offset, var):
         # this altimeter's opinion of the other's terrain-step candidate (offset [m], var [m^2])
-        if self.t_good < t_step or not self.in_view(t_s):
+        if self.unseen(t_s, t_step):
             return _VOTE_ALONE
         if self.n_step == 0:
             return _VOTE_DISAGREE if self.test_ratio <= 1.0 else _VOTE_WAIT
@@ -228,12 +239,13 @@ class Altimeter:
             self.noise = 1.0
             self.t_slow = _NEVER
 
-    def update(self, i, t_s, t_state_us, c, h, vz, p_hh, travel, v_var, other):
+    def update(self, i, t_s, t_state_us, c, h, vz, p_hh, travel, v_var, other, vel):
         # waiting sample i judged at its time t_s [s] since INIT, or (i = -1) a cycle without
         # one at t_s. The estimator's state is for t_state_us [us]: h [m], vz [m/s] and p_hh
         # [m^2] its height above terrain, rate and variance, travel [m] the inertial vertical
         # travel; c the cosine of the last cycle's attitude, v_var [(m/s)^2] the variance of
-        # the inertial velocity, other the other Altimeter
+        # the inertial velocity, other the other Altimeter, vel the velocimeter (a third
+        # voter on the rate test)
         self.doubt = False
         self.r_scale = 1.0
         if self.bad_seen:
@@ -294,7 +306,7 @@ class Altimeter:
             return ACT_NONE
 
         if ratio > 1.0:
-            return self._outlier(t_s, nu, r_var, hm, travel, v_var, other)
+            return self._outlier(t_s, nu, r_var, hm, travel, v_var, other, vel)
         self.n_step = 0
         self._kinematic(t_s, hm - travel, r_var, v_var)
 
@@ -333,6 +345,15 @@ class Altimeter:
                 elif fault == RATE:
                     self.diverged = False
                 self._set(REJECTED, fault)
+                return ACT_NONE
+            if fault == RATE and self.t_fast - self.t_slow >= _VOTE_LAG \
+                    and vel.outvotes(t_s, self.rate, self.rate_var0, v_var):
+                # the velocimeter agrees with inertial motion, this unit does not (seen through
+                # a window long enough to vote with: a young one follows the terrain's detail)
+                self.n_pass = 0
+                self.diverged = False
+                self.vel_out = True
+                self._set(REJECTED, RATE)
                 return ACT_NONE
             # alone: it is the best there is; fused, down-weighted if noisy
             if fault == NOISY:
@@ -411,20 +432,23 @@ class Altimeter:
             self.rate_ratio = 0.0
             self.rate_var = 0.0
             self.rate_ratio0 = 0.0
+            self.rate_var0 = 0.0
             return
         rate = (self.o_fast - self.o_slow) / lag
         self.rate = rate
         var = var_gain * r_var / (lag * lag) + _RATE_FLOOR2
         r2 = rate * rate
         self.rate_ratio0 = r2 / (_GATE2 * var)
+        self.rate_var0 = var
         var += v_var
         self.rate_var = var
         self.rate_ratio = r2 / (_GATE2 * var)
 
-    def _outlier(self, t_s, nu, r_var, hm, travel, v_var, other):
+    def _outlier(self, t_s, nu, r_var, hm, travel, v_var, other, vel):
         # a sample outside the gate: a spike, a sick altimeter, or the terrain has stepped;
         # hm [m] the height it measures, travel [m] the inertial travel, v_var [(m/s)^2] the
-        # variance of the inertial velocity (for _moved, only when a vote vetoes the step)
+        # variance of the inertial velocity (for _moved, only when a vote vetoes the step),
+        # vel the velocimeter
         self.n_pass = 0
         tol = _GATE2 * 2.0 * r_var
         d = nu - self.step_mean
@@ -453,6 +477,11 @@ class Altimeter:
                 # the other alone, or this unit has just acquired): the data cannot tell
                 # which is right, so brake for the lower
                 v = _VOTE_ALONE
+            if v != _VOTE_AGREE and self.vel_out and vel.looking(t_s):
+                # outvoted on its rate by the velocimeter, which still looks: a new level that
+                # only the unit itself sees is its drift, not terrain; it comes back only
+                # through the gate, its rate passing
+                return ACT_NONE
             if v == _VOTE_AGREE or v == _VOTE_ALONE \
                     or t_s - self.t_step >= _STEP_S + _STEP_WAIT_S:
                 # terrain: reset it, keep the vehicle's height

@@ -21,7 +21,7 @@ import math
 from micropython import const
 
 from flight import wire
-from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, Altimeter
+from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, SLOPE, SLOPE2, Altimeter
 from flight.fmath import cos_of, sin
 from flight.velocimeter import Velocimeter
 
@@ -34,8 +34,6 @@ _ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise (IMU noise and a
 _BIAS_SIGMA0 = 0.02  # [m/s^2] prior 1-sigma of the axial accelerometer bias
 _BIAS_RW = 0.0005  # [m/s^2/sqrt(s)] random walk of the bias
 _BIAS_DOUBT_RW = 0.02  # [m/s^2/sqrt(s)] random walk of the bias while altimeters doubt inertial
-_SLOPE = 0.1  # [1] rms terrain slope under the beam
-_SLOPE2 = _SLOPE * _SLOPE  # [1]
 _SLOPE_TIME = 1.0  # [s] correlation time of the terrain height seen while moving
 _NO_ANGLE = 10.0  # [rad] no cycle's attitude yet
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
@@ -219,7 +217,7 @@ class Estimator:
         q_sweep = 0.0  # [m^2]
         if self.theta != _NO_ANGLE and theta != self.theta:
             d = self.x[0] * (theta - self.theta) / (c * c)  # [m]
-            q_sweep = _SLOPE2 * (d * d)
+            q_sweep = SLOPE2 * (d * d)
         self.theta = theta
         if self.x[3] != self.b_ref:
             self._correct_vx()
@@ -291,7 +289,7 @@ class Estimator:
         self._keep_xb = 1.0 - dt / _T_XB
         self._q_vv = _ACC_PSD * _ACC_PSD * dt
         self._q_bb = _BIAS_RW * _BIAS_RW * dt
-        self._q_slope = _SLOPE * _SLOPE * _SLOPE_TIME * dt
+        self._q_slope = SLOPE * SLOPE * _SLOPE_TIME * dt
         self._q_lat = dt * (_LAT_BIAS_SIGMA * _LAT_BIAS_SIGMA)
 
     def _correct_vx(self):
@@ -392,12 +390,12 @@ class Estimator:
         # one update of alt: waiting sample i at its time t_s [s], or (i = -1) none at t_s
         x = self.x
         act = alt.update(i, t_s, self.t_state_us, self.c, x[0], x[1], self.p[_HH], self.travel,
-                         v_var, other)
+                         v_var, other, self.vel)
         if act == ACT_FUSE:
             r_var = alt.meas_var
             if alt.r_scale != 1.0:  # inflated: noisy and alone
                 r_var *= alt.r_scale
-            self._fuse(alt.innov, r_var)
+            self._fuse(0, alt.innov, r_var)
             if self.held != 0.0 and alt is not self.held_by:
                 self.held = 0.0  # the other unit is back and agrees with the new level
         elif act == ACT_RESET:
@@ -405,11 +403,12 @@ class Estimator:
             self._reset_terrain(off, alt.meas_var)
             other.shifted(off)
             self.held = 0.0
-            if off > 0.0 and not other.in_view(t_s) \
-                    and abs(self.vx) * (t_s - alt.t_step) < _ACROSS_M:
-                # a lone unit's higher level under a lander that has not moved across: the
-                # terrain under it cannot have dropped away, so the unit may have jumped;
-                # the old level stays a floor that guidance brakes for
+            if off > 0.0 and other.unseen(t_s, alt.t_step) \
+                    and abs(self.vx) * (t_s - max(alt.t_step, other.t_good)) < _ACROSS_M:
+                # a lone unit's higher level under a lander that has not moved across since
+                # the old level was last seen (by this unit's candidate, or by the other unit
+                # before it was lost): the terrain under it cannot have dropped away, so the
+                # unit may have jumped; the old level stays a floor that guidance brakes for
                 self.held = off
                 self.held_by = alt
         else:
@@ -422,8 +421,10 @@ class Estimator:
         # fused with the lateral and axial biases as considered (not estimated) states: their
         # covariances with vx shrink with its variance, nothing else changes
         vel = self.vel
+        t_s = vel.w_t_us * 1e-6
+        backed = self.radar.passing(t_s) or self.lrf.passing(t_s)
         act = vel.update(self.vx, self.x[1], self.p_vx, self.p[_VV], self.ax, self.az,
-                         self.t_state_us)
+                         self.t_state_us, self.v_ins, backed)
         if act != ACT_FUSE:
             return
         p_vx = self.p_vx
@@ -433,17 +434,22 @@ class Estimator:
         self.p_vx = _floor(p_vx * keep)
         self.p_xb *= keep
         self.p_vxb *= keep
+        if vel.fuse_z:
+            # no altimeter passes: the velocimeter's vz is the best there is (a witness no
+            # longer), and a descent without a height is flown on it
+            self._fuse(1, vel.innov_z, vel.var_z)
 
-    def _fuse(self, nu, r_var):
-        # scalar update with H = (1, 0, 0, 0): the altimeter measures h. With ph = P H'
-        # (column h of P) and gain k = ph / S: x += k nu, P -= k ph' on the 10 distinct entries
+    def _fuse(self, i, nu, r_var):
+        # scalar update with a measurement of state i (0: an altimeter measures h; 1: the
+        # velocimeter vz): with ph = P H' (column i of P) and gain k = ph / S: x += k nu,
+        # P -= k ph' on the 10 distinct entries
         x = self.x
         p = self.p
-        ph_h = p[_HH]
-        ph_v = p[_HV]
-        ph_z = p[_HZ]
-        ph_b = p[_HB]
-        s_var = ph_h + r_var
+        ph_h = p[i]
+        ph_v = p[4 + i]
+        ph_z = p[8 + i]
+        ph_b = p[12 + i]
+        s_var = p[5 * i] + r_var
         k_h = ph_h / s_var
         k_v = ph_v / s_var
         k_z = ph_z / s_var
@@ -452,10 +458,10 @@ class Estimator:
         x[1] += k_v * nu
         x[2] += k_z * nu
         x[3] += k_b * nu
-        p[_HH] = _floor(ph_h - k_h * ph_h)
-        p[_HV] = p[_VH] = ph_v - k_h * ph_v
-        p[_HZ] = p[_ZH] = ph_z - k_h * ph_z
-        p[_HB] = p[_BH] = ph_b - k_h * ph_b
+        p[_HH] = _floor(p[_HH] - k_h * ph_h)
+        p[_HV] = p[_VH] = p[_HV] - k_h * ph_v
+        p[_HZ] = p[_ZH] = p[_HZ] - k_h * ph_z
+        p[_HB] = p[_BH] = p[_HB] - k_h * ph_b
         p[_VV] = _floor(p[_VV] - k_v * ph_v)
         p[_VZ] = p[_ZV] = p[_VZ] - k_v * ph_z
         p[_VB] = p[_BV] = p[_VB] - k_v * ph_b

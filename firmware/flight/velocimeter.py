@@ -3,11 +3,14 @@
 # the velocity along its line of sight. Their sum and difference are the velocity along
 # the thrust axis and across it; rotated by the attitude, vx and vz.
 #
-# vx is fused: nothing else measures it. vz is a witness, never fused: the altimeters and
-# the accelerometers already give it, and a velocimeter that drifts is then seen against
-# them instead of dragging the filter (and with it the altimeters' own checks) along.
-# Tests on each sample: a gate on both innovations, the low-passed vz innovation (bias,
-# drift, scale), its low-passed square (noise), stuck beams. A failed gate is traced to
+# vx is fused: nothing else measures it. vz is a witness while an altimeter passes every
+# test: the altimeters and the accelerometers give it, and a velocimeter that drifts is then
+# seen against them instead of dragging the filter (and with it the altimeters' own checks)
+# along; with no altimeter passing, the unit is the best there is and its vz is fused.
+# Tests on each sample: a gate on both innovations (vz's only while backed), the low-passed
+# vz innovation (bias, drift, scale: only while backed; withheld beyond the filter's 1
+# sigma, rejected beyond 4), the low-passed change of it from one pair to the next (noise),
+# stuck beams. A failed gate is traced to
 # one beam when the other alone agrees with the filter; that beam is then left out, and
 # the other fuses vx alone (with the filter's vz), as when a beam loses the ground.
 #
@@ -31,6 +34,7 @@ from flight.altimeter import (
     OUT_OF_RANGE,
     RATE,
     REJECTED,
+    SLOPE2,
     STUCK,
     SUSPECT,
 )
@@ -40,9 +44,14 @@ _NOISE_MPS = 0.05  # [m/s] 1-sigma noise of a beam, with a healthy unit's calibr
 _NOISE_FRACTION = 0.003  # [1] ... per m/s of speed, with its calibration scale error
 _GATE2 = 25.0  # [1] innovation gate (5 sigma) squared
 _K_TEST = 0.1  # [1] low-pass gain per sample of the mean and noise tests
-_MEAN_LIMIT2 = 1.0  # [1] (low-passed vz innovation)^2 above this times its variance: off
-# (the low-pass of white innovations has 0.23 of their sigma: 4.4 of its own)
+_MEAN_LIMIT2 = 1.0  # [1] (low-passed vz innovation)^2 above this times its variance: off by
+# more than the filter's 1 sigma, withheld (the low-pass of white innovations has 0.23 of
+# their sigma: 4.4 of its own; the filter's own vz error is slow and passes it whole)
+_FAULT_LIMIT2 = 16.0  # [1] ... above this times the low-pass's own variance: beyond what the
+# filter's error explains (4 sigma), rejected
+_LP_VAR = _K_TEST / (2.0 - _K_TEST)  # [1] variance of the low-pass per unit innovation variance
 _NOISE_LIMIT = 4.0 / _GATE2  # [1] low-passed test ratio above: noisy (4 times the variance)
+_JITTER2 = 0.05 * 0.05  # [(m/s)^2] the filter's vz moves this much between samples (altimeters' fusion)
 _STUCK_N = const(5)  # [samples] identical readings in a row while the velocity moved ...
 _STUCK_MOTION2 = 9.0  # [1] ... by more than 3 sigma (squared): stuck
 _RECOVER_N = const(5)  # [samples] passing in a row before (re)entering ok
@@ -54,10 +63,12 @@ _IN_VIEW_M = 2000.0  # [m] below this height both beams see the ground at any at
 _MIN_SIN = 0.1  # [1] a lone beam this close to vertical sees too little of vx to fuse
 _NEG_MIN_SIN = -_MIN_SIN
 _NEVER = const(-(1 << 29))  # [us] time of "never" (a small int on a board)
+_VIEW_S = 0.5  # [s] a pair this recent is an opinion on an altimeter's rate
 _PERIOD_US = const(190000)  # [us] samples are judged at most this often (5 Hz, with jitter):
 # a judged sample costs about 0.9 KB on a board, the budget's margin is about 0.1 KB a step
 
 _BOTH = const(3)  # beam bits of `use`: A 1, B 2
+_WITHHELD = const(-1)  # _failed: the mean is off, not yet a fault
 
 
 class Velocimeter:
@@ -95,11 +106,17 @@ class Velocimeter:
         self.n_pass = 0  # [samples] passing in a row
         self.left_out = 0  # the beam left out (A 1, B 2), 0 none
         self.mean = 0.0  # [m/s] low-passed vz innovation
-        self.noise = 0.0  # [1] low-passed vz test ratio
+        self.noise = 0.0  # [1] low-passed test ratio of the change of the vz innovation
+        self.nu_last = 0.0  # [m/s] the last pair's vz innovation
+        self.rate_ins = 0.0  # [m/s] low-passed vz measured minus the inertial velocity
+        self.paired = False  # a pair has been judged (nu_last is one)
         self.n_same = 0  # [samples] readings repeated in a row
         self.vz_same = 0.0  # [m/s] the filter's vz when the repetition began
         self.meas = 0.0  # [m/s] vx measured, carried to the state's time
         self.meas_var = 0.0  # [(m/s)^2] its variance
+        self.fuse_z = False  # vz may be fused too (an ok unit, both beams)
+        self.innov_z = 0.0  # [m/s] the pair's vz innovation (at the sample and the state's time)
+        self.var_z = 0.0  # [(m/s)^2] the variance of the vz it measures
         self.a_last = 0.0  # [m/s] the last sample's beams (stuck check)
         self.b_last = 0.0
 
@@ -135,6 +152,7 @@ class Velocimeter:
         gap = t_us - self.t_good_us
         if gap <= _NODATA_US:
             return
+        self.paired = False
         if h > _IN_VIEW_M:
             self._set(NOT_ACQUIRED, OUT_OF_RANGE)
             self.n_pass = 0
@@ -145,11 +163,14 @@ class Velocimeter:
             self._set(SUSPECT, INVALID if self.bad_seen else NO_DATA)
             self.n_pass = 0
 
-    def update(self, vx, vz, p_vx, p_vv, ax, az, t_state_us):
+    def update(self, vx, vz, p_vx, p_vv, ax, az, t_state_us, v_ins, backed):
         # the waiting sample against the filter's vx, vz [m/s] and variances at t_state_us
         # [us], carried to the sample's time along the last cycle's acceleration ax, az
-        # [m/s^2]; ACT_FUSE when vx is to be fused (meas, meas_var, carried to t_state_us)
+        # [m/s^2]; v_ins [m/s] the inertial vertical velocity then; backed: an altimeter
+        # passes every test, so the filter's vz can judge the unit's. ACT_FUSE when vx is to
+        # be fused (meas, meas_var, carried to t_state_us), and fuse_z when vz is too
         self.waiting = False
+        self.fuse_z = False
         t_us = self.w_t_us
         self.t_good_us = t_us
         self.bad_seen = False
@@ -177,7 +198,9 @@ class Velocimeter:
         self.a_last = a
         self.b_last = b
 
-        if use == _BOTH:
+        if use != _BOTH:
+            self.paired = False  # the noise test restarts at the next pair
+        else:
             u = (a + b) * self.k_u  # [m/s] along the thrust axis, toward the ground
             w = (b - a) * self.k_w  # [m/s] across it, along the body lateral axis
             sig = _NOISE_MPS + _NOISE_FRACTION * (u if u > 0.0 else -u)  # [m/s] each beam's
@@ -186,21 +209,48 @@ class Velocimeter:
             r = var * (self.v_w - s2 * self.v_d)  # [(m/s)^2] of vx measured
             r_z = var * (self.v_u + s2 * self.v_d)  # [(m/s)^2] of vz measured
             nu = u * s + w * c - vx_t
-            nu_z = w * s - u * c - vz_t
+            vz_m = w * s - u * c  # [m/s] vz measured
+            nu_z = vz_m - vz_t
             s_z = p_vv + r_z
             ratio = nu * nu / (_GATE2 * (p_vx + r))
             ratio_z = nu_z * nu_z / (_GATE2 * s_z)
             self.test_ratio = ratio if ratio > ratio_z else ratio_z
-            # the vz witness's low-passed innovation and test ratio: bias, drift and scale,
-            # noise (the mean in m/s, judged against the variance of this sample)
+            self.innov_z = nu_z
+            self.var_z = r_z
+            # the vz witness's low-passed innovation (bias, drift and scale; in m/s), and the
+            # low-passed change of the innovation from the last pair's (noise, a test ratio:
+            # the filter's own error, slow, cancels, and so does an offset)
             self.mean += _K_TEST * (nu_z - self.mean)
-            self.noise += _K_TEST * (ratio_z - self.noise)
+            # and the low-passed vz measured minus the inertial velocity (the altimeters'
+            # rate tests are against the same: the third voter on an altimeter's rate)
+            o = vz_m - v_ins - az * dt
+            if self.paired:
+                d = nu_z - self.nu_last
+                self.noise += _K_TEST * (d * d / (_GATE2 * (r_z + r_z + _JITTER2)) - self.noise)
+                self.rate_ins += _K_TEST * (o - self.rate_ins)
+            else:
+                self.rate_ins = o
+            self.paired = True
+            self.nu_last = nu_z
             # the unit's own tests first: a fault of both beams (a scale error, a bias of the
             # unit) can leave one beam inside its gate, never to be used alone then
-            if self.mean * self.mean > _MEAN_LIMIT2 * s_z:
-                return self._failed(t_us, RATE)
             if self.noise > _NOISE_LIMIT:
                 return self._failed(t_us, NOISY)
+            if backed:
+                # the mean beyond the filter's 1 sigma is withheld: which of the two is off,
+                # the filter's slow error or the unit, the data cannot yet tell (fusing it
+                # would absorb a beam's bias into vx); beyond 4 sigma of the filter's error
+                # it is the unit
+                m2 = self.mean * self.mean
+                if m2 > _MEAN_LIMIT2 * s_z:
+                    if m2 > _FAULT_LIMIT2 * (p_vv + _LP_VAR * r_z):
+                        return self._failed(t_us, RATE)
+                    return self._failed(t_us, _WITHHELD)
+            else:
+                # no altimeter to back the filter's vz (lost, noisy, or off against inertial
+                # motion itself): the unit is the best there is, judged by its own scatter and
+                # its vx, and its vz fused
+                ratio_z = 0.0
             if ratio <= 1.0 and ratio_z <= 1.0:
                 self.left_out = 0
             else:
@@ -249,9 +299,30 @@ class Velocimeter:
             self._set(SUSPECT, INNOVATION if self.left_out else NO_DATA)
         elif self.n_pass >= _RECOVER_N:
             self._set(OK, NONE)
+            self.fuse_z = not backed
         self.meas = vx + nu  # the innovation is the same at the sample and at the state's time
         self.meas_var = r
         return ACT_FUSE
+
+    def looking(self, t_s):
+        # ok, with a pair judged within _VIEW_S of t_s [s]
+        return self.health == OK and self.paired and t_s - self.t_good_us * 1e-6 <= _VIEW_S
+
+    def outvotes(self, t_s, rate, var0, v_var):
+        # an altimeter's rate test failed: its range rate minus the inertial velocity is rate
+        # [m/s], of variance var0 [(m/s)^2] without the inertial velocity's v_var. This unit,
+        # ok with a pair judged within _VIEW_S of t_s [s], agrees with inertial motion and
+        # not with the altimeter: two against one, the altimeter is outvoted
+        if not self.looking(t_s):
+            return False
+        r = self.rate_ins
+        var = _LP_VAR * self.var_z + _JITTER2
+        if r * r > _GATE2 * (var + v_var):
+            return False
+        # the terrain's slope under the altimeter's beam moves its range rate by slope * vx
+        vx = self.meas
+        d = rate - r
+        return d * d > _GATE2 * (var0 + var + SLOPE2 * (vx * vx))
 
     def _one_beam_agrees(self, a, b, s, c, vx_t, vz_t, p_vx, p_vv, var):
         # the pair failed the gate: each beam against the filter's velocity along it. One
@@ -273,9 +344,14 @@ class Velocimeter:
         return 0
 
     def _failed(self, t_us, reason):
-        # a sample not fused: a gate fails it for _REJECT_US before the unit is rejected; the
-        # other tests reject at once
+        # a sample not fused: a gate fails it for _REJECT_US before the unit is rejected; a
+        # mean off by less than the fault limit only withholds it; the other tests reject at
+        # once
         self.n_pass = 0
+        if reason == _WITHHELD:
+            if self.health == OK or self.health == SUSPECT:
+                self._set(SUSPECT, RATE)
+            return ACT_NONE
         if reason == INNOVATION:
             if t_us - self.t_pass_us <= _REJECT_US:
                 if self.health != REJECTED and self.health != FAILED:
