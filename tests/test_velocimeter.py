@@ -251,3 +251,40 @@ def test_the_vz_witness_withholds_rejects_or_is_believed_by_who_backs_the_filter
     # AND with no altimeter passing the same unit is the best there is: ok, vx and vz fused
     alone = out["alone"][5:]
     assert all(act == 1 and h == 1 and z for act, h, _r, z in alone), alone
+
+
+# Direct calls: an ok unit whose pairs agree with the filter, the inertial velocity v_ins
+# equal to the filter's vz (or 2 m/s off it), then asked about an altimeter's rate test.
+VOTE_SNIPPET = """
+from flight.velocimeter import Velocimeter
+from flight.fmath import sin, cos_of
+ca = cos_of(sin(0.35))
+out = {}
+for name, ins_off in (("inertial agrees", 0.0), ("inertial off", 2.0)):
+    v = Velocimeter()
+    v.configure(0.35)
+    v.reset()
+    vz = -20.0
+    m = -vz * ca
+    t = 0
+    for k in range(12):
+        t = 200000 * (k + 1)
+        v.take(15, m + 0.001 * (k % 2), m, 0.0, 1.0, t)
+        v.update(0.0, vz, 0.01, 0.01, 0.0, 0.0, t, vz + ins_off, True)
+    t_s = t * 1e-6
+    out[name] = (v.health, v.outvotes(t_s, 3.0, 0.01, 0.01), v.outvotes(t_s, 0.3, 0.01, 0.01),
+                 v.outvotes(t_s + 1.0, 3.0, 0.01, 0.01))
+print(repr(out))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_the_velocimeter_outvotes_an_altimeter_rate_only_with_inertial_motion_on_its_side(target):
+    out = eval((run_in_vm if target == "vm" else run_in_cpython)(VOTE_SNIPPET).strip())  # noqa: S307
+    # GIVEN an ok unit that agrees with inertial motion THEN an altimeter whose range rate is 3 m/s
+    # off inertial motion (1 sigma 0.14 m/s) is outvoted, one 0.3 m/s off is not, and a unit
+    # whose last pair is 1 s old has no opinion
+    assert out["inertial agrees"] == (1, True, False, False), out
+    # AND a unit itself 2 m/s off inertial motion (0.1 m/s) outvotes nobody: two against one
+    # needs the inertial data on its side
+    assert out["inertial off"][0] == 1 and not out["inertial off"][1], out
