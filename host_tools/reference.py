@@ -613,7 +613,11 @@ class ReferenceModel:
             other.shifted(reset, off)
             # a lone unit's higher level under a lander that has not moved across: the terrain
             # under it cannot have dropped, so the old level stays a floor (section 2, step 3)
-            across = np.abs(self.vx) * (t_s - np.maximum(alt.t_step, other.t_good))
+            # the old level last seen: by this unit's candidate, or by the other when last fused
+            # (unless outvoted since: its level is discredited)
+            t_seen = np.where((other.health != REJECTED) & (other.t_fused > alt.t_step), other.t_fused,
+                              alt.t_step)
+            across = np.abs(self.vx) * (t_s - t_seen)
             unseen = other.unseen(t_s, alt.t_step)
             self._decide("held: moved across < ACROSS_M", across, ACROSS_M, SCALE_H,
                          reset & (off > 0.0) & unseen)
