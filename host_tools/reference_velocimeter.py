@@ -265,7 +265,9 @@ class VelocitySource(FieldArrays):
         self._set(go & (use != BOTH), SUSPECT, np.where(self.left_out != 0, INNOVATION, NO_DATA))
         ok = go & (use == BOTH) & (n_pass >= RECOVER_N)
         self._set(ok, OK, NONE)
-        self._put(ok & ~backed, fuse_z=True)
+        # its vz fused: the filter moves by P_vv / S_z of the innovation, the noise test's next
+        # change is from what is left of it
+        self._put(ok & ~backed, fuse_z=True, nu_last=self.innov_z * self.var_z / (p_vv + self.var_z))
         fuse = go & ((self.health == OK) | (self.health == SUSPECT))
         self._put(fuse, meas=vx + nu, meas_var=r)
         return fuse

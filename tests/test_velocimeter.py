@@ -188,19 +188,15 @@ for k in range(12):
     acts.append((v.update(0.0, -40.0, 0.01, 0.01, 0.0, 0.0, t, -40.0, True), v.health, v.reason))
 out["steep"] = acts
 # a gap: high up it is out of range, low down a failure
-high = Velocimeter()
-high.configure(0.35)
-high.reset()
-high.take(15, 40.0, 40.0, 0.0, 1.0, 0)
-high.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0, 0.0, True)
-high.no_sample(2000000, 3000.0)
-low = Velocimeter()
-low.configure(0.35)
-low.reset()
-low.take(15, 40.0, 40.0, 0.0, 1.0, 0)
-low.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0, 0.0, True)
-low.no_sample(2000000, 500.0)
-out["gap"] = ((high.health, high.reason), (low.health, low.reason))
+def gap_at(h):
+    g = Velocimeter()
+    g.configure(0.35)
+    g.reset()
+    g.take(15, 40.0, 40.0, 0.0, 1.0, 0)
+    g.update(0.0, -40.0 / cos_of(sin(0.35)), 0.01, 0.01, 0.0, 0.0, 0, 0.0, True)
+    g.no_sample(2000000, h)
+    return (g.health, g.reason)
+out["gap"] = (gap_at(3000.0), gap_at(500.0))
 print(repr(out))
 """
 
@@ -238,6 +234,8 @@ for name, off, backed in (("near", 0.25, True), ("far", 1.5, True), ("alone", 1.
         v.take(15, m + 0.001 * (k % 2), m, 0.0, 1.0, t)
         act = v.update(0.0, vz, 0.01, 0.01, 0.0, 0.0, t, vz, backed)
         rows.append((act, v.health, v.reason, v.fuse_z))
+        if v.fuse_z:  # the estimator's vz update (P_vv kept at 0.01)
+            vz += v.innov_z * 0.01 / (0.01 + v.var_z)
     out[name] = rows
 print(repr(out))
 """
@@ -292,3 +290,41 @@ def test_the_velocimeter_outvotes_an_altimeter_rate_only_with_inertial_motion_on
     # AND a unit itself 2 m/s off inertial motion (0.1 m/s) outvotes nobody: two against one
     # needs the inertial data on its side
     assert out["inertial off"][0] == 1 and not out["inertial off"][1], out
+
+
+FUSE_Z_SNIPPET = """
+from flight.core import FlightCore
+from flight import wire
+from flight.fmath import sin, cos_of
+core = FlightCore()
+# 100 m up, vz -3.0 +- 0.5 m/s by the prior, no altimeter ever: nothing backs the filter's vz
+assert core.configure((0, 100.0, 5.0, -3.0, 0.5, 2.0, 0.2, 0.0, 1000.0, 540.0, 340.0, 1600.0, 310.0,
+                       0.1, 0.15, 0.35))
+sa = sin(0.35)
+ca = cos_of(sa)
+vx, vz = 2.0, -2.0  # what the beams say: 1 m/s slower down than the prior
+s = wire.Sensor()
+for k in range(1, 151):
+    s.t_us = k * 20000
+    s.f_axial = 1.62  # level, thrust balancing gravity: inertial motion keeps vz
+    s.flags = 0
+    s.beam_flags = 15 if k % 5 == 0 else 5
+    s.beam_a = -vx * sa - vz * ca + 0.002 * (k % 3)  # (never exactly repeated: not stuck)
+    s.beam_b = vx * sa - vz * ca
+    core.step(s)
+    if k == 70:  # 6 pairs after acquisition (ok after the 5th)
+        vz_70, p_vv_70 = core.est.x[1], core.est.p[5]
+print(repr((core.est.vel.health, vz_70, p_vv_70)))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_with_no_altimeter_the_velocimeter_vz_is_fused(target):
+    # GIVEN no altimeter and a prior 1 m/s (2 sigma) off what a healthy velocimeter measures
+    health, vz, p_vv = eval((run_in_vm if target == "vm" else run_in_cpython)(FUSE_Z_SNIPPET).strip())  # noqa: S307
+    # THEN the unit stays ok (never rejected against the unbacked filter, nor as noisy for the
+    # jump its own fusion makes in its innovation) and once ok the filter's vz is the unit's,
+    # its variance the unit's too
+    assert health == 1
+    assert abs(vz + 2.0) < 0.05, vz
+    assert p_vv < 0.01, p_vv

@@ -299,7 +299,11 @@ class Velocimeter:
             self._set(SUSPECT, INNOVATION if self.left_out else NO_DATA)
         elif self.n_pass >= _RECOVER_N:
             self._set(OK, NONE)
-            self.fuse_z = not backed
+            if not backed:
+                # its vz is fused: the filter moves by P_vv / S_z of the innovation, and the
+                # noise test's next change is from what is left of it
+                self.fuse_z = True
+                self.nu_last = self.innov_z * self.var_z / (p_vv + self.var_z)
         self.meas = vx + nu  # the innovation is the same at the sample and at the state's time
         self.meas_var = r
         return ACT_FUSE
