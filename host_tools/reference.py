@@ -613,15 +613,10 @@ class ReferenceModel:
             other.shifted(reset, off)
             # a lone unit's higher level under a lander that has not moved across: the terrain
             # under it cannot have dropped, so the old level stays a floor (section 2, step 3)
-            # the old level last seen: by this unit's candidate, or by the other when last fused
-            # (unless outvoted since: its level is discredited)
-            t_seen = np.where((other.health != REJECTED) & (other.t_fused > alt.t_step), other.t_fused,
-                              alt.t_step)
-            across = np.abs(self.vx) * (t_s - t_seen)
-            unseen = other.unseen(t_s, alt.t_step)
+            across = np.abs(self.vx) * (t_s - alt.t_step)
             self._decide("held: moved across < ACROSS_M", across, ACROSS_M, SCALE_H,
-                         reset & (off > 0.0) & unseen)
-            held = reset & (off > 0.0) & unseen & (across < ACROSS_M)
+                         reset & (off > 0.0) & ~other.in_view(t_s))
+            held = reset & (off > 0.0) & ~other.in_view(t_s) & (across < ACROSS_M)
             self.held = np.where(reset, np.where(held, off, 0.0), self.held).astype(self.dtype)
             self.held_by = np.where(held, unit, self.held_by)
         done = fuse | reset
@@ -1146,10 +1141,6 @@ class AidSource(FieldArrays):
         super()._set(m, health, reason)
         self._put(m & (np.asarray(health) == OK), vel_out=False)  # ok again: no longer outvoted
 
-    def unseen(self, t, t_step):
-        """No valid sample since t_step, or not in view: no opinion of what the other saw since."""
-        return (self.t_good < t_step) | ~self.in_view(t)
-
     def passing(self, t, m):
         """Fused recently and every test passes: it can outvote the other altimeter."""
         self._decide("passing: noise <= NOISE_LIMIT", self.noise, NOISE_LIMIT, 1.0, m)
@@ -1160,7 +1151,7 @@ class AidSource(FieldArrays):
 
     def vote(self, t, t_step, offset, var, m):
         """This altimeter's vote on the other's terrain-step candidate (offset [m], var [m^2])."""
-        alone = self.unseen(t, t_step)
+        alone = (self.t_good < t_step) | ~self.in_view(t)
         no_step = self.n_step == 0
         d = self.step_mean - offset
         lim = GATE2 * (var + self.meas_var)

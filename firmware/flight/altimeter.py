@@ -215,14 +215,9 @@ class Altimeter:
             return -self.innov
         return 0.0
 
-    def unseen(self, t_s, t_step):
-        # this unit has not looked since t_step [s] (no valid sample since, or distrusted):
-        # it has no opinion of what the other saw from then
-        return self.t_good < t_step or not self.in_view(t_s)
-
     def vote(self, t_s, t_step, offset, var):
         # this altimeter's opinion of the other's terrain-step candidate (offset [m], var [m^2])
-        if self.unseen(t_s, t_step):
+        if self.t_good < t_step or not self.in_view(t_s):
             return _VOTE_ALONE
         if self.n_step == 0:
             return _VOTE_DISAGREE if self.test_ratio <= 1.0 else _VOTE_WAIT

@@ -21,7 +21,7 @@ import math
 from micropython import const
 
 from flight import wire
-from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, REJECTED, SLOPE, SLOPE2, Altimeter
+from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, SLOPE, SLOPE2, Altimeter
 from flight.fmath import cos_of, sin
 from flight.velocimeter import Velocimeter
 
@@ -403,16 +403,11 @@ class Estimator:
             self._reset_terrain(off, alt.meas_var)
             other.shifted(off)
             self.held = 0.0
-            t_seen = alt.t_step
-            if other.health != REJECTED and other.t_fused > t_seen:
-                t_seen = other.t_fused
-            if off > 0.0 and other.unseen(t_s, alt.t_step) \
-                    and abs(self.vx) * (t_s - t_seen) < _ACROSS_M:
-                # a lone unit's higher level under a lander that has not moved across since
-                # the old level was last seen (by this unit's candidate, or by the other unit
-                # when it was last fused before it was lost; not one outvoted since, whose
-                # level is discredited): the terrain under it cannot have dropped away, so the
-                # unit may have jumped; the old level stays a floor that guidance brakes for
+            if off > 0.0 and not other.in_view(t_s) \
+                    and abs(self.vx) * (t_s - alt.t_step) < _ACROSS_M:
+                # a lone unit's higher level under a lander that has not moved across: the
+                # terrain under it cannot have dropped away, so the unit may have jumped;
+                # the old level stays a floor that guidance brakes for
                 self.held = off
                 self.held_by = alt
         else:
