@@ -1336,7 +1336,7 @@ class AidSource(FieldArrays):
         self._set(disagree, REJECTED, DISAGREE)
         # outvoted on its rate by the velocimeter, which still looks: a level only it sees is
         # its drift, not terrain
-        kept = mature & ~disagree & (v != VOTE_AGREE) & self.vel_out & vel.looking(t)
+        kept = mature & ~disagree & (v != VOTE_AGREE) & self.vel_out & (self.reason == RATE) & vel.looking(t)
         terrain = mature & ~disagree & ~kept & ((v == VOTE_AGREE) | (v == VOTE_ALONE)
                                                 | (t - self.t_step >= STEP_S + STEP_WAIT_S))
         self._put(terrain, mean=0.0, noise=1.0, n_step=0, n_pass=1)

@@ -472,10 +472,10 @@ class Altimeter:
                 # the other alone, or this unit has just acquired): the data cannot tell
                 # which is right, so brake for the lower
                 v = _VOTE_ALONE
-            if v != _VOTE_AGREE and self.vel_out and vel.looking(t_s):
-                # outvoted on its rate by the velocimeter, which still looks: a new level that
-                # only the unit itself sees is its drift, not terrain; it comes back only
-                # through the gate, its rate passing
+            if v != _VOTE_AGREE and self.vel_out and self.reason == RATE and vel.looking(t_s):
+                # outvoted on its rate by the velocimeter (and not since by the other unit's
+                # vote), which still looks: a new level that only the unit itself sees is its
+                # drift, not terrain; it comes back only through the gate, its rate passing
                 return ACT_NONE
             if v == _VOTE_AGREE or v == _VOTE_ALONE \
                     or t_s - self.t_step >= _STEP_S + _STEP_WAIT_S:
