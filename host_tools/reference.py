@@ -454,6 +454,7 @@ class ReferenceModel:
             self.theta_prev = np.full(n, NO_ANGLE, dtype=dt_)  # [rad] the last cycle's mean attitude
             self.t_fused = np.full(n, NEVER, dtype=dt_)  # [s]
             self.ins_sigma = self._zeros()  # [m/s] bound of the 1-sigma error of v_ins
+            self.vx_ins, self.xins_sigma = self._zeros(), self._zeros()  # [m/s] the same for vx
             self.held = self._zeros()  # [m] how far below h the level before a lone unit's rise was
             self.held_by = np.zeros(n, dtype=np.int64)  # the unit that rose: 1 radar, 2 lrf
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
@@ -496,6 +497,8 @@ class ReferenceModel:
         self.c_state = np.where(w, 1.0, self.c_state).astype(dt_)
         self.theta_prev = np.where(w, NO_ANGLE, self.theta_prev).astype(dt_)
         self.ins_sigma = np.where(w, f(p["vz_sigma"]), self.ins_sigma)
+        self.vx_ins = np.where(w, f(p["vx"]), self.vx_ins)
+        self.xins_sigma = np.where(w, f(p["vx_sigma"]), self.xins_sigma)
         self.t_fused = np.where(w, NEVER, self.t_fused).astype(dt_)
         self.radar.reset(w)
         self.lrf.reset(w)
@@ -558,6 +561,8 @@ class ReferenceModel:
             self._outputs(cyc, t_s)  # 4.
             self.ins_sigma = np.where(cyc, self.ins_sigma + dt / T_INS * (self.vz_sigma - self.ins_sigma),
                                       self.ins_sigma).astype(self.dtype)
+            self.xins_sigma = np.where(cyc, self.xins_sigma + dt / T_INS * (self.vx_sigma - self.xins_sigma),
+                                       self.xins_sigma).astype(self.dtype)
 
     def _estimator_aid(self, run, t_rel, this_frame) -> None:
         """Section 2, Samples: the waiting samples (of this frame too if this_frame), in order."""
@@ -630,7 +635,8 @@ class ReferenceModel:
         backed = self.radar.passing(t_s, m) | self.lrf.passing(t_s, m)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             fuse = self.vel.update(m, self.vx, self.vz, self.p_vx, self.P[V, V], self.ax, self.az,
-                                   self.t_state_us, self._us, self.v_ins, backed)
+                                   self.t_state_us, self._us, self.v_ins, self.vx_ins,
+                                   self.xins_sigma * self.xins_sigma, backed)
             k = self.p_vx / (self.p_vx + self.vel.meas_var)
             keep = 1.0 - k
             self.vx = np.where(fuse, self.vx + k * (self.vel.meas - self.vx), self.vx).astype(self.dtype)
@@ -667,7 +673,9 @@ class ReferenceModel:
         self.z = np.where(run, self.z + dz, self.z)
         self.vz = np.where(run, vz, self.vz)
         dvx = dl * c - da * s
-        self.vx = np.where(run, self.vx + dvx, self.vx)
+        vx = self.vx + dvx
+        self.vx_ins = np.where(run, self.vx_ins + dvx + dt / T_INS * (vx - self.vx_ins), self.vx_ins)
+        self.vx = np.where(run, vx, self.vx)
         acquired = run & (self.vel.health != NOT_ACQUIRED)
         self.ax = np.where(acquired, dvx / dt, self.ax).astype(self.dtype)
         self.az = np.where(acquired, dv / dt, self.az).astype(self.dtype)

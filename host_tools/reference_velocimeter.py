@@ -44,8 +44,8 @@ SCALE_V = 100.0  # [m/s] scale of a decision's margin (host_tools.compare)
 
 
 class VelocitySource(FieldArrays):
-    FLOATS = ("test_ratio", "innov_var", "w_a", "w_b", "w_pitch", "mean", "noise", "nu_last", "rate_ins",
-              "vz_same", "meas", "meas_var", "innov_z", "var_z", "a_last", "b_last")
+    FLOATS = ("test_ratio", "innov_var", "w_a", "w_b", "w_pitch", "mean", "mean_x", "noise", "nu_last",
+              "rate_ins", "vz_same", "meas", "meas_var", "innov_z", "var_z", "a_last", "b_last")
     INTS = ("health", "reason", "w_use", "w_t_us", "t_taken_us", "t_good_us", "t_pass_us", "n_pass",
             "left_out", "n_same")
     BOOLS = ("waiting", "bad_seen", "fuse_z", "paired")
@@ -118,10 +118,10 @@ class VelocitySource(FieldArrays):
         self._put(suspect, health=SUSPECT, reason=why, n_pass=0)
 
     # --- Update ---------------------------------------------------------------------------
-    def update(self, m, vx, vz, p_vx, p_vv, ax, az, t_state_us, us, v_ins, backed):
+    def update(self, m, vx, vz, p_vx, p_vv, ax, az, t_state_us, us, v_ins, vx_ins, x_var, backed):
         """Section 3b, Update, for the runs in m (each with a sample waiting); returns fuse (vx), and
-        fuse_z (vz too). v_ins: the inertial vertical velocity; backed: the runs where an altimeter
-        passes every test."""
+        fuse_z (vz too). v_ins, vx_ins: the inertial velocities, x_var the variance of vx_ins;
+        backed: the runs where an altimeter passes every test."""
         f = self.model._f
         dt_ = self.model.dtype
         t_us = self.w_t_us
@@ -184,11 +184,22 @@ class VelocitySource(FieldArrays):
             o = vz_m - v_ins - az * dt  # vz measured minus the inertial velocity, at the sample
             self._put(both, rate_ins=np.where(self.paired, self.rate_ins + K_TEST * (o - self.rate_ins), o))
             self._put(both, paired=True, nu_last=nu_z)
+            # vx measured minus the inertial vx (the ax dt of both cancel), never restarted
+            self._put(both, mean_x=self.mean_x + K_TEST * (nu_x + vx - vx_ins - self.mean_x))
             self._decide("pair: ratio vx > 1", ratio_x, 1.0, both)
             # the unit's own tests first (the mean only where an altimeter backs the filter's vz),
             # then the gates (vz's only where backed)
             self._decide("noise > limit", self.noise, NOISE_LIMIT, both)
             fail(both & (self.noise > NOISE_LIMIT), NOISY)
+            m2x = self.mean_x * self.mean_x
+            v_x = x_var + K_TEST / (2.0 - K_TEST) * r_x  # of mean_x: vx_ins's error and the low-pass's
+            self._decide("vx mean > 1 sigma", m2x, v_x, both & ~failed)
+            self._decide("vx mean > fault limit", m2x - FAULT_LIMIT2 * v_x, 0.0, both & ~failed & (m2x > v_x))
+            fail(both & (m2x > FAULT_LIMIT2 * v_x), RATE)
+            # a rejected or failed unit comes back only within 1 sigma
+            out = (self.health == REJECTED) | (self.health == FAILED)
+            withheld_x = both & ~failed & (m2x > v_x) & out
+            failed = failed | withheld_x
             m2 = self.mean * self.mean
             mean_off = m2 - MEAN_LIMIT2 * s_z
             mean_fault = m2 - FAULT_LIMIT2 * (p_vv + K_TEST / (2.0 - K_TEST) * r_z)
@@ -198,6 +209,7 @@ class VelocitySource(FieldArrays):
             fail(judged & (mean_off > 0.0) & (mean_fault > 0.0), RATE)
             withheld = judged & ~failed & (mean_off > 0.0)
             failed = failed | withheld
+            withheld = withheld | withheld_x
             both = both & ~failed
             self._decide("pair: ratio vz > 1", ratio_z, 1.0, both & backed)
             ratio_z = np.where(backed, ratio_z, 0.0)
@@ -269,5 +281,12 @@ class VelocitySource(FieldArrays):
         # change is from what is left of it
         self._put(ok & ~backed, fuse_z=True, nu_last=self.innov_z * self.var_z / (p_vv + self.var_z))
         fuse = go & ((self.health == OK) | (self.health == SUSPECT))
+        # a lone beam's vx carries the filter's own vz error: not fused again once vx is known
+        # better than that
+        lone = fuse & (use != BOTH)
+        with np.errstate(invalid="ignore"):
+            known = p_vx * sp * sp - cp * cp * p_vv
+        self._decide("lone beam: P_vx sin^2 <= cos^2 P_vv", known, 0.0, lone)
+        fuse = fuse & ~(lone & (known <= 0.0))
         self._put(fuse, meas=vx + nu, meas_var=r)
         return fuse

@@ -132,6 +132,8 @@ class Estimator:
         self.v_ins = 0.0  # [m/s] inertial vertical velocity, slowly pulled to the filter's
         self.travel = 0.0  # [m] its integral since reset (stuck and kinematic checks)
         self.ins_sigma = 0.0  # [m/s] 1-sigma error of v_ins (bound)
+        self.vx_ins = 0.0  # [m/s] inertial horizontal velocity, as v_ins (the velocimeter's test)
+        self.xins_sigma = 0.0  # [m/s] 1-sigma error of vx_ins (bound)
         self.t_fused = -1.0e9  # [s] last altimeter fusion
         self.aiding = False
         self.z = 0.0  # [m]
@@ -159,6 +161,8 @@ class Estimator:
         x[1] = prior.vz
         self.v_ins = prior.vz
         self.ins_sigma = prior.vz_sigma
+        self.vx_ins = prior.vx
+        self.xins_sigma = prior.vx_sigma
         x[2] = prior.z
         x[3] = 0.0
         vz2 = prior.z_sigma * prior.z_sigma
@@ -234,6 +238,7 @@ class Estimator:
         self._outputs(t_s)
         # v_ins's error: the prior's, pulled toward the filter's as v_ins is (a bound: |corr| <= 1)
         self.ins_sigma += self._k_ins * (self.vz_sigma - self.ins_sigma)
+        self.xins_sigma += self._k_ins * (self.vx_sigma - self.xins_sigma)
 
     def aid(self, t_us, this_frame):
         # the waiting samples, those of this frame (t_us [us]) only if this_frame, in the
@@ -325,6 +330,8 @@ class Estimator:
         self.v_ins = v + dv + self._k_ins * (x[1] - v)
         dvx = dl * c - da * s  # [m/s]
         self.vx += dvx
+        w = self.vx_ins
+        self.vx_ins = w + dvx + self._k_ins * (self.vx - w)
         if self.vel.health != NOT_ACQUIRED:  # the velocimeter's samples are carried along these
             self.ax = dvx / dt
             self.az = dv / dt
@@ -423,7 +430,8 @@ class Estimator:
         t_s = vel.w_t_us * 1e-6
         backed = self.radar.passing(t_s) or self.lrf.passing(t_s)
         act = vel.update(self.vx, self.x[1], self.p_vx, self.p[_VV], self.ax, self.az,
-                         self.t_state_us, self.v_ins, backed)
+                         self.t_state_us, self.v_ins, self.vx_ins,
+                         self.xins_sigma * self.xins_sigma, backed)
         if act != ACT_FUSE:
             return
         p_vx = self.p_vx

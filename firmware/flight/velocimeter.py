@@ -106,6 +106,7 @@ class Velocimeter:
         self.n_pass = 0  # [samples] passing in a row
         self.left_out = 0  # the beam left out (A 1, B 2), 0 none
         self.mean = 0.0  # [m/s] low-passed vz innovation
+        self.mean_x = 0.0  # [m/s] low-passed vx measured minus the inertial vx
         self.noise = 0.0  # [1] low-passed test ratio of the change of the vz innovation
         self.nu_last = 0.0  # [m/s] the last pair's vz innovation
         self.rate_ins = 0.0  # [m/s] low-passed vz measured minus the inertial velocity
@@ -163,10 +164,11 @@ class Velocimeter:
             self._set(SUSPECT, INVALID if self.bad_seen else NO_DATA)
             self.n_pass = 0
 
-    def update(self, vx, vz, p_vx, p_vv, ax, az, t_state_us, v_ins, backed):
+    def update(self, vx, vz, p_vx, p_vv, ax, az, t_state_us, v_ins, vx_ins, x_var, backed):
         # the waiting sample against the filter's vx, vz [m/s] and variances at t_state_us
         # [us], carried to the sample's time along the last cycle's acceleration ax, az
-        # [m/s^2]; v_ins [m/s] the inertial vertical velocity then; backed: an altimeter
+        # [m/s^2]; v_ins, vx_ins [m/s] the inertial velocities then, x_var [(m/s)^2] the
+        # variance of vx_ins; backed: an altimeter
         # passes every test, so the filter's vz can judge the unit's. ACT_FUSE when vx is to
         # be fused (meas, meas_var, carried to t_state_us), and fuse_z when vz is too
         self.waiting = False
@@ -221,6 +223,11 @@ class Velocimeter:
             # low-passed change of the innovation from the last pair's (noise, a test ratio:
             # the filter's own error, slow, cancels, and so does an offset)
             self.mean += _K_TEST * (nu_z - self.mean)
+            # and the low-passed vx measured minus the inertial vx, which the unit's fusion
+            # drags only slowly: the filter follows a beam that drifts or steps, and this
+            # does not (the only test of a fault that moves the beams apart at a pitch where
+            # their vz does not move)
+            self.mean_x += _K_TEST * (nu + vx - vx_ins - self.mean_x)
             # and the low-passed vz measured minus the inertial velocity (the altimeters'
             # rate tests are against the same: the third voter on an altimeter's rate)
             o = vz_m - v_ins - az * dt
@@ -236,6 +243,15 @@ class Velocimeter:
             # unit) can leave one beam inside its gate, never to be used alone then
             if self.noise > _NOISE_LIMIT:
                 return self._failed(t_us, NOISY)
+            m2 = self.mean_x * self.mean_x
+            v = x_var + _LP_VAR * r  # [(m/s)^2] of mean_x: vx_ins's error and the low-pass's
+            if m2 > v:
+                if m2 > _FAULT_LIMIT2 * v:
+                    return self._failed(t_us, RATE)
+                if self.health == REJECTED or self.health == FAILED:
+                    # back only within 1 sigma: vx_ins's error grows while the unit is out,
+                    # and so would the fault it may still have
+                    return self._failed(t_us, _WITHHELD)
             if backed:
                 # the mean beyond the filter's 1 sigma is withheld: which of the two is off,
                 # the filter's slow error or the unit, the data cannot yet tell (fusing it
@@ -306,6 +322,11 @@ class Velocimeter:
                 self.nu_last = self.innov_z * self.var_z / (p_vv + self.var_z)
         self.meas = vx + nu  # the innovation is the same at the sample and at the state's time
         self.meas_var = r
+        if use != _BOTH and p_vx * sp * sp <= cp * cp * p_vv:
+            # a lone beam's vx carries the filter's own vz error, slow, the same in sample
+            # after sample: once vx is known better than that error, fusing it again would
+            # only pull vx toward it
+            return ACT_NONE
         return ACT_FUSE
 
     def looking(self, t_s):
