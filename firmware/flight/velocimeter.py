@@ -9,10 +9,13 @@
 # along; with no altimeter passing, the unit is the best there is and its vz is fused.
 # Tests on each sample: a gate on both innovations (vz's only while backed), the low-passed
 # vz innovation (bias, drift, scale: only while backed; withheld beyond the filter's 1
-# sigma, rejected beyond 4), the low-passed change of it from one pair to the next (noise),
-# stuck beams. A failed gate is traced to
-# one beam when the other alone agrees with the filter; that beam is then left out, and
-# the other fuses vx alone (with the filter's vz), as when a beam loses the ground.
+# sigma, rejected beyond 4), the low-passed vx measured minus the estimator's inertial vx
+# (a beam that drifts or steps at a pitch where the pair's vz does not move: rejected
+# beyond 4 sigma, back only within 1), the low-passed change of the vz innovation from one
+# pair to the next (noise), stuck beams. A failed gate is traced to one beam when the other
+# alone agrees with the filter; that beam is then left out, and the other fuses vx alone
+# (with the filter's vz), as when a beam loses the ground, but only while vx is known worse
+# than the filter's vz error that the lone beam carries into it.
 #
 # Every float result is a new heap object on a board: the times are integers [us], a beam's
 # own innovation is computed only when the pair fails, and the one-beam geometry only when
