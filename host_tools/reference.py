@@ -668,13 +668,13 @@ class ReferenceModel:
         vz = self.vz + dv
         v_ins = self.v_ins
         self.travel = np.where(run, self.travel + (v_ins + half) * dt, self.travel)
-        self.v_ins = np.where(run, v_ins + dv + dt / T_INS * (self.vz - v_ins), v_ins)
+        self.v_ins = np.where(run, v_ins + dv + dt / T_INS * (vz - v_ins), v_ins)
         self.h = np.where(run, self.h + dz, self.h)
         self.z = np.where(run, self.z + dz, self.z)
         self.vz = np.where(run, vz, self.vz)
         dvx = dl * c - da * s
         vx = self.vx + dvx
-        self.vx_ins = np.where(run, self.vx_ins + dvx + dt / T_INS * (self.vx - self.vx_ins), self.vx_ins)
+        self.vx_ins = np.where(run, self.vx_ins + dvx + dt / T_INS * (vx - self.vx_ins), self.vx_ins)
         self.vx = np.where(run, vx, self.vx)
         acquired = run & (self.vel.health != NOT_ACQUIRED)
         self.ax = np.where(acquired, dvx / dt, self.ax).astype(self.dtype)

@@ -327,13 +327,11 @@ class Estimator:
         x[1] = vz + dv
         v = self.v_ins
         self.travel += (v + half) * dt
-        # the pull compares the two before the increment both receive: after it, the gap would
-        # hold that increment, and v_ins would run one cycle's acceleration ahead of vz
-        self.v_ins = v + dv + self._k_ins * (vz - v)
+        self.v_ins = v + dv + self._k_ins * (x[1] - v)
         dvx = dl * c - da * s  # [m/s]
+        self.vx += dvx
         w = self.vx_ins
         self.vx_ins = w + dvx + self._k_ins * (self.vx - w)
-        self.vx += dvx
         if self.vel.health != NOT_ACQUIRED:  # the velocimeter's samples are carried along these
             self.ax = dvx / dt
             self.az = dv / dt
