@@ -1247,8 +1247,9 @@ class AidSource(FieldArrays):
                      faulty & (fault == DISAGREE))
         # a noise fault whose scatter in metres is no larger than the other's is fused, down-weighted
         scatter, o_scatter = self.noise * s_var, o.noise * o.innov_var  # [m^2]
-        self._decide("outvote: scatter > other's scatter", scatter, o_scatter, SCALE_H ** 2,
-                     faulty & (fault == NOISY))
+        with np.errstate(divide="ignore", invalid="ignore"):  # judged as a ratio: a margin of rounding
+            self._decide("outvote: scatter / other's scatter > 1", scatter / o_scatter, 1.0, 1.0,
+                         faulty & (fault == NOISY))
         outvoted = (faulty & o.passing(t, faulty)
                     & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio))
                     & ((fault != NOISY) | (scatter > o_scatter)))
