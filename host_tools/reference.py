@@ -1245,14 +1245,8 @@ class AidSource(FieldArrays):
         faulty = m & (fault != NONE)
         self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
                      faulty & (fault == DISAGREE))
-        # a noise fault whose scatter in metres is no larger than the other's is fused, down-weighted
-        scatter, o_scatter = self.noise * s_var, o.noise * o.innov_var  # [m^2]
-        with np.errstate(divide="ignore", invalid="ignore"):  # judged as a ratio: a margin of rounding
-            self._decide("outvote: scatter / other's scatter > 1", scatter / o_scatter, 1.0, 1.0,
-                         faulty & (fault == NOISY))
         outvoted = (faulty & o.passing(t, faulty)
-                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio))
-                    & ((fault != NOISY) | (scatter > o_scatter)))
+                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
         self._put(outvoted, n_pass=0)
         # a rate fault against a blunter rate test (the other's larger noise), or seen through a
         # shorter window than the other's (faster samples, or a window still opening), is withheld

@@ -3,7 +3,7 @@ while the other altimeter keeps the estimate right (the vote of two altimeters a
 
 import estimator_sim as sim
 import pytest
-from fw import import_firmware, run_in_cpython, run_in_vm
+from fw import import_firmware
 
 import_firmware()
 from flight.estimator import Estimator  # noqa: E402
@@ -54,60 +54,3 @@ def test_a_sick_altimeter_is_isolated_with_its_reason(which, kind):
         if r["t"] > 1.0:
             assert abs(r["agl"] - r["truth"]["agl"]) <= 2.0 + 0.01 * r["truth"]["agl"], r["t"]
 
-
-
-def test_a_range_finder_noisier_than_its_model_but_calmer_than_the_radar_is_kept_down_weighted():
-    # GIVEN a descent with little pitch (the range finder's 0.7 m of noise at 1.3 km is not
-    # swamped by its attitude error) whose range finder scatters 2 m from START, beside a healthy
-    # radar (4.5 m there): it fails its noise test, yet it scatters less, in metres, than the
-    # radar that passes its own (before decision 0016 the radar outvoted it: rejected/noisy)
-    frames = sim.Sim(seed=7, vx0=2.0, lrf_fault=sim.noise(START, 2.0)).frames(START + 8.0)
-    # WHEN the estimator runs
-    rows = sim.run(Estimator(), sim.Prior(), frames)
-    # THEN the range finder is called noisy and still fused, down-weighted, never rejected
-    late = [r for r in rows if r["t"] >= START]
-    assert any(r["lrf"] == (SUSPECT, NOISY) for r in late)
-    assert all(r["lrf"][0] not in (REJECTED, FAILED) for r in rows)
-    assert all(r["radar"][0] not in (REJECTED, FAILED) for r in rows)
-    # AND the estimate stays right
-    for r in rows:
-        if r["t"] > 1.0:
-            assert abs(r["agl"] - r["truth"]["agl"]) <= 2.0 + 0.01 * r["truth"]["agl"], r["t"]
-
-
-# Direct calls: a unit whose low-passed scatter is 4.5 (NOISE_LIMIT 4) takes one sample on the
-# filter (innovation variance 0.5 m^2: a scatter of about 2.1 m^2) beside another unit that
-# passes every test, whose scatter in metres is 20 m^2 (a blunter unit) or 1 m^2 (a sharper one)
-NOISE_VOTE_SNIPPET = """
-from flight.altimeter import Altimeter, OK
-from flight.velocimeter import Velocimeter
-vel = Velocimeter()
-vel.reset()
-out = {}
-for name, other_var in (("blunter other", 20.0), ("sharper other", 1.0)):
-    a = Altimeter(1, 2, 4, 0.5, 0.0, 0.0, 0.0, 1.0, 5000.0)
-    o = Altimeter(8, 16, 32, 0.5, 0.0, 0.0, 0.0, 1.0, 5000.0)
-    t_s = 10.0
-    a.health = OK
-    a.noise = 4.5
-    a.t_good = t_s - 0.1
-    o.health = OK
-    o.t_fused = o.t_good = t_s
-    o.t_fast = t_s
-    o.t_slow = t_s - 1.0
-    o.innov_var = other_var
-    a.take(3, 1000.0, 0.0, 1.0, 10000000)
-    act = a.update(0, t_s, 10000000, 1.0, 1000.0, -20.0, 0.25, 0.0, 0.01, o, vel)
-    out[name] = (act, a.health, a.reason, a.r_scale > 4.0)
-print(repr(out))
-"""
-
-
-@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
-def test_a_noisy_unit_is_outvoted_only_by_one_that_scatters_less_in_metres(target):
-    out = eval((run_in_vm if target == "vm" else run_in_cpython)(NOISE_VOTE_SNIPPET).strip())  # noqa: S307
-    # GIVEN a unit that fails its noise test WHEN the other, passing, scatters more in metres
-    # THEN it is not outvoted: fused (1), suspect/noisy, its variance inflated by its scatter
-    assert out["blunter other"] == (1, SUSPECT, NOISY, True), out
-    # AND WHEN the other scatters less THEN it is outvoted: nothing fused, rejected/noisy
-    assert out["sharper other"][:3] == (0, REJECTED, NOISY), out

@@ -323,10 +323,8 @@ class Altimeter:
             # seen through a shorter window than the other's (a faster sample rate, or a
             # window still opening), is only withheld: that the other passes then says nothing
             # against this one, which sees the same terrain (a turn's moves both readings, and
-            # a longer window averages it away). Likewise a noise fault whose scatter, in
-            # metres, is no larger than the other's: it is fused, down-weighted (alone, below)
-            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
-                    and (fault != NOISY or self.noise * s_var > other.noise * other.innov_var):
+            # a longer window averages it away)
+            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
                 self.n_pass = 0
                 if fault == RATE and (other.rate_var > self.rate_var
                                       or self.t_fast - self.t_slow < other.t_fast - other.t_slow):
