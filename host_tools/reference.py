@@ -88,6 +88,7 @@ K_TEST = 0.05  # [1 per sample] low-pass gain of the mean and noise tests
 MEAN_LIMIT = 1.0  # [1]
 K_CAL = 4.0  # [sigma] calibration errors the mean test allows
 NOISE_LIMIT = 4.0  # [1]
+SCATTER_N = 20  # [samples] in the gate in a row before the noise test's scatter is whole (1/K_TEST)
 STUCK_N = 5  # [samples]
 STUCK_BAND = 0.02  # [sigma]
 STUCK_MOTION = 3.0  # [sigma]
@@ -1067,7 +1068,7 @@ class AidSource(FieldArrays):
               "t_good", "t_bad", "mean", "noise", "frozen", "d_frozen", "step_mean", "t_step",
               "t_div", "d_div", "o_fast", "o_slow", "t_fast", "t_slow", "rate", "rate_ratio",
               "rate_ratio0", "rate_var", "rate_var0")
-    INTS = ("health", "reason", "n_pass", "n_same", "n_step", "n_kin", "waiting")
+    INTS = ("health", "reason", "n_pass", "n_gate", "n_same", "n_step", "n_kin", "waiting")
     BOOLS = ("acquired", "doubt", "bad_seen", "diverged", "vel_out")
     RESET = {"health": NOT_ACQUIRED, "reason": NO_DATA, "r_scale": 1.0, "t_fused": NEVER,
              "t_good": NEVER, "t_bad": NEVER, "noise": 1.0, "frozen": -1.0, "t_slow": NEVER}
@@ -1233,11 +1234,12 @@ class AidSource(FieldArrays):
         # 5. outside the gate
         self._decide("test_ratio > 1", ratio, 1.0, 1.0, m)
         out = m & (ratio > 1.0)
+        self._put(out, n_gate=0)
         if out.any():
             act = np.where(out, self._outlier(out, t, nu, r_var, hm - travel, v_var, o, vel), act)
         m &= ~out
         # 6. inside the gate
-        self._put(m, n_step=0)
+        self._put(m, n_step=0, n_gate=self.n_gate + 1)
         self._kinematic(m, t, hm - travel, r_var, v_var)
         # 7. the tests, first that fails
         fault = self._tests(m, t, o, mean_limit)
@@ -1245,8 +1247,16 @@ class AidSource(FieldArrays):
         faulty = m & (fault != NONE)
         self._decide("outvote: rate_ratio >= other's", self.rate_ratio, o.rate_ratio, 1.0,
                      faulty & (fault == DISAGREE))
+        # a noise fault whose scatter in metres is no larger than the other's is fused, down-weighted;
+        # only a whole scatter counts (no sample beyond the gate, clipped, in its last SCATTER_N)
+        whole = self.n_gate >= SCATTER_N
+        scatter, o_scatter = self.noise * s_var, o.noise * o.innov_var  # [m^2]
+        with np.errstate(divide="ignore", invalid="ignore"):  # judged as a ratio: a margin of rounding
+            self._decide("outvote: scatter / other's scatter > 1", scatter / o_scatter, 1.0, 1.0,
+                         faulty & (fault == NOISY) & whole)
         outvoted = (faulty & o.passing(t, faulty)
-                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio)))
+                    & ((fault != DISAGREE) | (self.rate_ratio >= o.rate_ratio))
+                    & ((fault != NOISY) | ~whole | (scatter > o_scatter)))
         self._put(outvoted, n_pass=0)
         # a rate fault against a blunter rate test (the other's larger noise), or seen through a
         # shorter window than the other's (faster samples, or a window still opening), is withheld

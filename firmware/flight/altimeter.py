@@ -59,6 +59,8 @@ _MEAN_LIMIT = 1.0  # [1] |low-passed normalised innovation| above (plus the cali
 _NEG_MEAN_LIMIT = -_MEAN_LIMIT
 _K_CAL = 4.0  # [sigma] calibration error (bias, scale) a healthy unit may have, in its 1-sigma
 _NOISE_LIMIT = 4.0  # [1] low-passed squared scatter of the normalised innovation above: noisy
+_SCATTER_N = const(20)  # [samples] in the gate in a row (1 / _K_TEST) before the noise test's
+# scatter is whole: each sample beyond the gate enters it clipped at _GATE2
 _STUCK_N = const(5)  # [samples] identical readings in a row ...
 _STUCK_BAND = 0.02  # [sigma] ... within this band of the first ...
 _STUCK_MOTION = 3.0  # [sigma] ... while inertial motion moved the vehicle this far: stuck
@@ -168,6 +170,7 @@ class Altimeter:
         self.noise = 1.0  # [1] low-passed normalised innovation squared
         self.doubt = False  # this sample says inertial data (or terrain) drifts: bias noise up
         self.n_pass = 0  # [samples] good samples in a row
+        self.n_gate = 0  # [samples] in the gate in a row since the last outlier
         self.o_fast = 0.0  # [m] kinematic check: fast low-pass of (measured h - inertial travel)
         self.o_slow = 0.0  # [m] slow low-pass of the same
         self.t_fast = 0.0  # [s] the same low-passes of the sample times
@@ -301,8 +304,10 @@ class Altimeter:
             return ACT_NONE
 
         if ratio > 1.0:
+            self.n_gate = 0
             return self._outlier(t_s, nu, r_var, hm, travel, v_var, other, vel)
         self.n_step = 0
+        self.n_gate += 1
         self._kinematic(t_s, hm - travel, r_var, v_var)
 
         # inside the gate: the mean (kinematic) and noise tests, and the vote
@@ -323,8 +328,13 @@ class Altimeter:
             # seen through a shorter window than the other's (a faster sample rate, or a
             # window still opening), is only withheld: that the other passes then says nothing
             # against this one, which sees the same terrain (a turn's moves both readings, and
-            # a longer window averages it away)
-            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio):
+            # a longer window averages it away). Likewise a noise fault whose scatter, in
+            # metres, is no larger than the other's: it is fused, down-weighted (alone, below);
+            # but only a whole scatter counts: one with recent samples beyond the gate, clipped,
+            # reads low (a unit drifting off fast would keep its vote)
+            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
+                    and (fault != NOISY or self.n_gate < _SCATTER_N
+                         or self.noise * s_var > other.noise * other.innov_var):
                 self.n_pass = 0
                 if fault == RATE and (other.rate_var > self.rate_var
                                       or self.t_fast - self.t_slow < other.t_fast - other.t_slow):
