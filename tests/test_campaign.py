@@ -32,6 +32,11 @@ def lander(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           timeout=timeout, env={**os.environ})
 
 
+# the tests of one flown campaign run on one xdist worker, so its module fixture flies once
+on_flown = pytest.mark.xdist_group("campaign-flown")
+on_flown_velocimeter = pytest.mark.xdist_group("campaign-flown-velocimeter")
+
+
 @pytest.fixture(scope="module")
 def flown(tmp_path_factory):
     out = tmp_path_factory.mktemp("campaign")
@@ -40,6 +45,7 @@ def flown(tmp_path_factory):
     return r, out, json.loads((out / "campaign.json").read_text())
 
 
+@on_flown
 def test_the_json_has_every_statistic_and_every_case(flown):
     r, out, stats = flown
     assert r.returncode == (1 if stats["failing"] else 0), r.stderr[-2000:]
@@ -95,6 +101,7 @@ def test_the_ci_campaign_lands_every_case_softly_with_no_reference_mismatch(tmp_
     assert stats["reference"]["mismatches"] == 0 and stats["reference"]["steps_compared"] > 0
 
 
+@on_flown
 def test_dropped_cases_are_counted_and_every_drawn_index_is_accounted_for(flown):
     _, _, stats = flown
     kept = [c["index"] for c in stats["cases_detail"]]
@@ -120,6 +127,7 @@ def test_the_screen_drops_what_the_truth_pilot_cannot_land(monkeypatch):
     assert all(t > 10.0 for _, t in kept)  # the pilot's descent time, for the onsets
 
 
+@on_flown
 def test_the_campaign_is_determined_by_its_seed(flown):
     _, _, stats = flown
     # the same seed gives the same cases: a smaller campaign is the start of a larger one
@@ -137,6 +145,7 @@ def test_the_campaign_is_determined_by_its_seed(flown):
     assert a != b
 
 
+@on_flown
 def test_a_failing_case_replays_exactly_with_sim(flown, tmp_path):
     _, out, stats = flown
     files = sorted((out / "failing").glob("*.toml")) if (out / "failing").exists() else []
@@ -200,6 +209,7 @@ def test_without_the_velocimeter_option_the_cases_are_those_of_every_earlier_cam
     assert digest.hexdigest() == "f673ba6b1fe45c750f0fdcb0fa94bf42eaba3b3362960bf44f66c131e3b099e3"
 
 
+@on_flown
 def test_the_flown_campaign_without_the_option_has_no_velocimeter_keys(flown):
     _, _, stats = flown
     assert "velocimeter" not in stats and "by_velocimeter_beam" not in stats
@@ -267,6 +277,7 @@ def flown_velocimeter(tmp_path_factory):
     return r, out, json.loads((out / "campaign.json").read_text())
 
 
+@on_flown_velocimeter
 def test_a_velocimeter_campaign_counts_its_class_beams_and_isolation(flown_velocimeter):
     # given a small campaign with --velocimeter
     r, out, stats = flown_velocimeter
@@ -299,6 +310,7 @@ def test_a_velocimeter_campaign_counts_its_class_beams_and_isolation(flown_veloc
     assert (out / "campaign.png").stat().st_size > 10_000
 
 
+@on_flown_velocimeter
 def test_a_velocimeter_case_replays_exactly_with_sim(flown_velocimeter, tmp_path):
     _, out, stats = flown_velocimeter
     files = sorted((out / "failing").glob("*.toml")) if (out / "failing").exists() else []
@@ -324,6 +336,7 @@ def test_a_velocimeter_case_replays_exactly_with_sim(flown_velocimeter, tmp_path
     assert "velocimeter" in summary["isolation_s"]
 
 
+@on_flown_velocimeter
 def test_resuming_across_the_velocimeter_option_is_refused(flown_velocimeter):
     # given the runs of a campaign with --velocimeter, when the same campaign without it resumes
     # there, then it is refused before anything flies (exit 2, naming the difference)
