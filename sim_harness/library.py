@@ -74,6 +74,7 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     factory = target_factory or default_factory(target_name)
     rows = []
     checked = []  # (run, row) for the reference comparison
+    float_bits = 64  # the target's float size: a float32 board is compared with the float32 model
     target = None
     try:
         for i, (path, scn, run_dir) in enumerate(zip(files, scenarios, dirs, strict=True)):
@@ -85,6 +86,7 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
                     from host_tools.compare import CheckedTarget
 
                     target = CheckedTarget(target, batch=True)
+                float_bits = int(getattr(target, "float_bits", 64) or 64)
             try:
                 result = run_scenario(scn, target, target_name=target_name)
             except RunInterrupted as e:
@@ -109,7 +111,7 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
         if checked:
             if progress is not None:
                 progress(len(files), len(files), "reference model")
-            _check_reference(checked, out_dir)
+            _check_reference(checked, out_dir, float_bits)
         if progress is not None:
             progress(len(files), len(files), "")
     finally:
@@ -129,11 +131,12 @@ def _row(path: Path, scn, summary: dict) -> dict:
     }
 
 
-def _check_reference(checked: list, out_dir) -> None:
-    """Compare all runs with the reference model at once; fold each verdict into its row."""
-    from host_tools.compare import reference_blocks
+def _check_reference(checked: list, out_dir, float_bits: int = 64) -> None:
+    """Compare all runs with the reference model at once, with the tolerance of the target's
+    float size; fold each verdict into its row."""
+    from host_tools.compare import reference_blocks, tolerance_for
 
-    blocks = reference_blocks([run for run, _ in checked])
+    blocks = reference_blocks([run for run, _ in checked], tolerance_for(float_bits))
     for (_, row), block in zip(checked, blocks, strict=True):
         summary = row["summary"]
         summary["reference"] = block

@@ -42,3 +42,28 @@ def test_the_library_passes_on_cpython_with_zero_reference_mismatches(tmp_path):
 @pytest.mark.vm
 def test_the_library_passes_in_the_micropython_vm_with_zero_reference_mismatches(tmp_path):
     assert_library_passes(check("vm", tmp_path), tmp_path)
+
+
+def test_a_float32_target_is_checked_against_the_float32_model(tmp_path):
+    # GIVEN a one-scenario library and a target that reports 32-bit floats (a Pico, or the
+    # emulated one: `lander check --target pico-emu` compared it with the double model, and
+    # every scenario failed on float32 rounding at its first step)
+    import shutil
+
+    from host_tools.targets import CPythonTarget
+    from sim_harness.library import check_library
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    shutil.copy(SCENARIOS / "nominal-flat.toml", lib)
+
+    def float32_target():
+        t = CPythonTarget()
+        t.float_bits = 32
+        return t
+
+    # WHEN the library is checked against the reference model
+    rows = check_library(lib, float32_target, target_name="cpython", reference=True)
+    # THEN each run is compared with the single-precision model's tolerance
+    ref = rows[0]["summary"]["reference"]
+    assert ref["tolerance"] == "single" and ref["steps_compared"] > 4000, ref
