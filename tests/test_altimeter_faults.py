@@ -123,19 +123,21 @@ def test_a_noisy_unit_is_outvoted_only_by_one_that_scatters_less_in_metres(targe
     assert out["blunter other, clipped scatter"][:3] == (0, REJECTED, NOISY), out
 
 
-def test_a_range_finder_drifting_off_fast_is_outvoted_whatever_its_clipped_scatter():
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_a_range_finder_drifting_off_fast_is_outvoted_whatever_its_clipped_scatter(target):
     # GIVEN fault campaign case 1117 of base seed 1 (truth pilot down in 112.2 s): the range
     # finder drifts 15.5 m/s short from 23.88 s over flat ground. Most of its samples leave its
     # gate and enter the noise test clipped at GATE^2, so its scatter in metres reads below the
     # healthy radar's; judged by it (decision 0016 without its guard) it was kept, fused
     # down-weighted, outvoted the radar as disagree and took the estimate 650 m low: crashed
-    from host_tools.targets import CPythonTarget
+    from host_tools.targets import open_target
     from sim_harness.campaign import build_case
     from sim_harness.closedloop import run_scenario
     from sim_harness.report import summarize
 
-    # WHEN the firmware flies it in closed loop
-    summ = summarize(run_scenario(build_case((1, 1117, 112.2)), CPythonTarget()))
+    # WHEN the firmware flies it in closed loop (in CPython, or in the MicroPython VM)
+    with open_target(target) as t:
+        summ = summarize(run_scenario(build_case((1, 1117, 112.2)), t))
     # THEN the range finder is the one distrusted, the radar never, and it lands softly
     assert summ["outcome"] == "landed"
     assert summ["touchdown"]["vertical_speed_mps"] <= 2.0
