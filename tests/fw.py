@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import signal
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,14 +29,17 @@ def hears_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _image() -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix="lander-test-image-"))
-    return build_image("virtual", tmp)
+@contextmanager
+def firmware_image() -> Iterator[Path]:
+    """The virtual board's flash image, built in a temporary directory removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="lander-test-image-") as tmp:
+        yield build_image("virtual", Path(tmp))
 
 
 def run_in_vm(code: str, stdin: bytes = b"", timeout: float = 300.0) -> str:
     prelude = "import sys\nsys.path.insert(0, '/flash')\n"
-    r = run_script(prelude + code, flash_dir=_image(), stdin=stdin, timeout=timeout)
+    with firmware_image() as image:
+        r = run_script(prelude + code, flash_dir=image, stdin=stdin, timeout=timeout)
     if r.returncode != 0:
         raise AssertionError(
             f"MicroPython VM exited with {r.returncode}:\n{r.stderr.decode('utf-8', 'replace')[-3000:]}")

@@ -6,7 +6,7 @@ import struct
 
 import estimator_sim as sim
 import pytest
-from fw import _image, import_firmware
+from fw import firmware_image, import_firmware
 
 from host_tools.vm import run_script
 
@@ -70,7 +70,8 @@ def test_cpython_and_the_vm_print_identical_numbers():
     rows = ns["run"](prior, frames)
     code = ("import sys\nsys.path.insert(0, '/flash')\n" + PROGRAM
             + f"print(repr(run({prior!r}, {frames!r})))\n")
-    r = run_script(code, flash_dir=_image(), heap=VM_HEAP, timeout=300.0)
+    with firmware_image() as image:
+        r = run_script(code, flash_dir=image, heap=VM_HEAP, timeout=300.0)
     assert r.returncode == 0, r.stderr.decode("utf-8", "replace")[-2000:]
     there = ast.literal_eval(r.stdout.decode().strip())
     # THEN every number and every decision is the same (read back from the repr, which may
@@ -88,7 +89,8 @@ def rows_in_the_vm(prior, frames):
             + "d = sys.stdin.buffer.read()\nfr = []\nfor i in range(0, len(d), 64):\n"
             + "    f = struct.unpack_from('<8d', d, i)\n    fr.append(f[:5] + (int(f[5]),) + f[6:])\n"
             + f"print(repr(run({prior!r}, fr)))\n")
-    r = run_script(code, flash_dir=_image(), heap=VM_HEAP, timeout=300.0, stdin=data)
+    with firmware_image() as image:
+        r = run_script(code, flash_dir=image, heap=VM_HEAP, timeout=300.0, stdin=data)
     assert r.returncode == 0, r.stderr.decode("utf-8", "replace")[-2000:]
     return ast.literal_eval(r.stdout.decode().strip())
 

@@ -202,7 +202,8 @@ def test_an_unusable_out_is_refused_in_one_line_before_anything_flies(tmp_path, 
 # ---------------------------------------------------------------- 7. Ctrl-C
 
 
-def test_ctrl_c_keeps_the_partial_log_and_summary(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_the_partial_log_and_summary(tmp_path, stop):
     # 100 s of descent at 1 kHz: some 100,000 steps, far longer than the wait below
     s = scenario(tmp_path / "s.toml", "long", duration=400.0, rate=1000.0)
     s.write_text(s.read_text().replace("altitude_m = 60.0", "altitude_m = 3000.0"))
@@ -214,7 +215,7 @@ def test_ctrl_c_keeps_the_partial_log_and_summary(tmp_path):
     while not (out / outputs.CLAIM_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.5)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(stop)  # SIGTERM (kill, timeout) is taken as Ctrl-C
     stdout, stderr = p.communicate(timeout=60)
     assert p.returncode == 130, stderr
     assert stderr.startswith("lander: interrupted after step ") and stderr.count("\n") == 1

@@ -224,6 +224,40 @@ def test_a_fault_scenario_on_the_pico_emu_target_agrees_with_the_float32_model(t
 
 
 @own_emulator
+def test_a_run_stopped_by_sigterm_writes_its_log_and_leaves_no_emulator_behind(tmp_path):
+    import signal
+
+    from host_tools import outputs
+    from sim_harness.scenario import scenario_to_toml
+
+    need_image()
+    scenario = tmp_path / "radar-spike-low.toml"
+    scenario.write_text(scenario_to_toml(radar_spike_low()))
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "host_tools", "sim", str(scenario), "--target", "pico-emu",
+                          "--out", str(out), "--no-plot"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)})
+    # WHEN a run on the emulated Pico is flying and is sent SIGTERM (kill, timeout, a scheduler)
+    deadline = time.monotonic() + 300
+    while not (out / outputs.CLAIM_FILE).exists() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    while not list(tmp.glob("lander-pico-emu-*")) and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    time.sleep(15)  # booted and flying
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=120)
+    # THEN it stops as Ctrl-C stops it: the partial run written, exit 130, one line
+    assert p.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("lander: interrupted")
+    assert json.loads((out / "summary.json").read_text())["interrupted"]
+    # AND the emulator is stopped and its temporary flash removed
+    assert not list(tmp.iterdir())
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(tmp) not in ps
+
+
+@own_emulator
 def test_bench_on_the_emulated_pico_reports_sane_numbers():
     need_image()
     r = lander("bench", "--json", "--target", "pico-emu", "--steps", "200", timeout=900)
