@@ -80,6 +80,8 @@ def _run(args: argparse.Namespace, nfiles: int) -> int:
         if done:
             print(format_table(done))
         kept = f"; kept each run's files in {args.out}/" if args.out is not None else ""
+        if args.out is not None and not args.no_reference:
+            kept += " (not compared with the reference model: \"pending\" in their summaries)"
         raise Interrupted(f"interrupted in {e.result.scenario.name} {e.result.interrupted}, after "
                           f"{max(0, len(done) - 1)} whole runs{kept}") from None
     if bar is not None:

@@ -52,6 +52,9 @@ def default_factory(target_name: str):
     return factory
 
 
+PENDING = {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0, "pending": True}
+
+
 def check_library(directory=None, target_factory=None, progress=None, *, target_name: str = "cpython",
                   out_dir=None, plots: bool = False, reference: bool = False) -> list[dict]:
     """Run every scenario of `directory`; one row per scenario.
@@ -96,6 +99,10 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
                 e.rows = rows  # type: ignore[attr-defined]
                 raise
             run = target.runs.pop() if reference and target.runs else None
+            if run is not None:
+                # written now, compared with the model with all the others at the end: until then
+                # (or for good, if the check is interrupted) the block says it is still to come
+                result.reference = dict(PENDING)
             if run_dir is not None:
                 summary = write_run(result, run_dir, plot=plots)
             else:

@@ -67,3 +67,31 @@ def test_a_float32_target_is_checked_against_the_float32_model(tmp_path):
     # THEN each run is compared with the single-precision model's tolerance
     ref = rows[0]["summary"]["reference"]
     assert ref["tolerance"] == "single" and ref["steps_compared"] > 4000, ref
+
+
+def test_a_summary_written_before_the_batch_comparison_says_it_is_pending(tmp_path):
+    # GIVEN a two-scenario library checked against the reference model, all runs compared in
+    # one batch at the end
+    import shutil
+
+    from sim_harness.library import check_library
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("nominal-flat.toml", "radar-spike.toml"):
+        shutil.copy(SCENARIOS / name, lib)
+    out = tmp_path / "out"
+    seen = {}
+
+    def progress(done, total, name):
+        if done == 1:  # the first run is written, the second not flown yet
+            seen.update(json.loads((out / "nominal-flat" / "summary.json").read_text())["reference"])
+
+    # WHEN the check runs
+    check_library(lib, None, progress, target_name="cpython", out_dir=out, reference=True)
+    # THEN a summary written before the comparison does not read as "0 mismatches" of a check
+    # that ran: it says the comparison is pending (an interrupted check leaves it so)
+    assert seen["pending"] is True and seen["steps_compared"] == 0
+    # AND the comparison's block replaces it at the end
+    ref = json.loads((out / "nominal-flat" / "summary.json").read_text())["reference"]
+    assert "pending" not in ref and ref["steps_compared"] > 4000 and ref["mismatches"] == 0
