@@ -14,7 +14,7 @@ from host_tools.paths import SCENARIOS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="?", type=runs.path_arg, default=SCENARIOS,
                    help="a directory of scenario files (default: the built-in library)")
-    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT (default: vm)")
+    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT | pico-emu (default: vm)")
     p.add_argument("--out", type=runs.path_arg,
                    help="write each run's summary.json, log.csv (and plots) in DIR/<scenario name>/")
     p.add_argument("--plots", action="store_true", help="with --out, also plot every run")

@@ -8,7 +8,7 @@ from host_tools import runs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT (default: vm)")
+    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT | pico-emu (default: vm)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from host_tools.telemetry import summarize_step_telemetry
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", type=runs.path_arg, help="scenario file (TOML, docs/scenarios.md)")
-    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT (default: vm)")
+    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT | pico-emu (default: vm)")
     p.add_argument("--out", type=runs.path_arg,
                    help="output directory (default: runs/<scenario name>, the name made safe)")
     p.add_argument("--seed", type=runs.seed_arg, help="override the scenario's seed (0 ..= 2^63 - 1)")
