@@ -24,7 +24,8 @@ from host_tools.runs import path_arg
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("frames", type=path_arg, help="frames.bin, or a run directory holding one")
-    p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT | pico-emu | none (default: vm; "
+    p.add_argument("--target", default="vm",
+                   help="cpython | vm | serial:PORT | pico-emu | none (default: vm; "
                    "none checks only the recorded commands.bin)")
     p.add_argument("--precision", choices=("auto", "64", "32"), default="auto",
                    help="tolerances of a double (64) or single (32) precision target (default: the "
