@@ -64,7 +64,7 @@ SLOPE_TIME = 1.0  # [s] correlation time of the terrain seen while moving
 LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias (not estimated)
 MIN_VAR = 1e-6  # [(unit)^2] floor of each variance after an update
 AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
-HELD_SIGMA = 3.0  # [sigma] a lone unit's old level is let go this far below it (and the terrain crossed)
+ACROSS_M = 2.0  # [m] a lander that moved less across than this is over the same terrain
 T_INS = 20.0  # [s] time constant of the pull of v_ins toward vz
 NEVER = -1e9  # [s] the time stamp of "never"
 ACT_NONE, ACT_FUSE, ACT_RESET = 0, 1, 2  # what an aid source answers
@@ -458,7 +458,6 @@ class ReferenceModel:
             self.vx_ins, self.xins_sigma = self._zeros(), self._zeros()  # [m/s] the same for vx
             self.held = self._zeros()  # [m] how far below h the level before a lone unit's rise was
             self.held_by = np.zeros(n, dtype=np.int64)  # the unit that rose: 1 radar, 2 lrf
-            self.held_path = self._zeros()  # [m] the way moved across since the rise
             self.radar = AidSource(self, "radar", wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD,
                                    RADAR_SIGMA0, RADAR_FRACTION, RADAR_CAL0, RADAR_CALF,
                                    RADAR_MIN, RADAR_MAX)
@@ -491,7 +490,6 @@ class ReferenceModel:
         self.v_ins = np.where(w, f(p["vz"]), self.v_ins)
         self.held = np.where(w, 0.0, self.held).astype(dt_)
         self.held_by = np.where(w, 0, self.held_by)
-        self.held_path = np.where(w, 0.0, self.held_path).astype(dt_)
         self.travel = np.where(w, 0.0, self.travel).astype(dt_)
         for a in ("dv_axial", "dv_lateral", "pitch_dt", "sum_axial", "sum_lateral", "sum_pitch"):
             setattr(self, a, np.where(w, 0.0, getattr(self, a)).astype(dt_))
@@ -552,7 +550,6 @@ class ReferenceModel:
             self.theta_prev = np.where(cyc, theta, self.theta_prev)
             self._correct_vx(cyc & (self.b != self.b_ref))  # 2.
             self._predict(cyc, dt, s, c, q_sweep)
-            self._let_go(cyc & (self.held != 0.0), dt)
             self.b_ref = np.where(cyc, self.b, self.b_ref)
             self.p_bb_ref = np.where(cyc, self.P[B, B], self.p_bb_ref)
             self.t_state_us = np.where(cyc, t_rel, self.t_state_us)
@@ -620,12 +617,14 @@ class ReferenceModel:
             off = alt.step_mean
             self._reset_terrain(reset, off, alt.meas_var)
             other.shifted(reset, off)
-            # a lone unit's higher level: the terrain dropping away, or the unit jumping; the
-            # old level stays a floor until the lander is below it (section 2, step 3)
-            held = reset & (off > 0.0) & ~other.in_view(t_s)
+            # a lone unit's higher level under a lander that has not moved across: the terrain
+            # under it cannot have dropped, so the old level stays a floor (section 2, step 3)
+            across = np.abs(self.vx) * (t_s - alt.t_step)
+            self._decide("held: moved across < ACROSS_M", across, ACROSS_M, SCALE_H,
+                         reset & (off > 0.0) & ~other.in_view(t_s))
+            held = reset & (off > 0.0) & ~other.in_view(t_s) & (across < ACROSS_M)
             self.held = np.where(reset, np.where(held, off, 0.0), self.held).astype(self.dtype)
             self.held_by = np.where(held, unit, self.held_by)
-            self.held_path = np.where(held, 0.0, self.held_path).astype(self.dtype)
         done = fuse | reset
         alt.t_fused = np.where(done, t_s, alt.t_fused)
         self.t_fused = np.where(done, t_s, self.t_fused)
@@ -659,15 +658,6 @@ class ReferenceModel:
         p_xb = self.p_xb * r
         self.p_vx = np.where(shrink, self.p_vx + a * (p_xb - self.p_xb), self.p_vx)
         self.p_xb = np.where(shrink, p_xb, self.p_xb)
-
-    def _let_go(self, m, dt) -> None:
-        """Section 2, step 2: a lone unit's old level let go once the lander is below it by more
-        than HELD_SIGMA of the height's uncertainty and the terrain crossed since times SLOPE."""
-        self.held_path = np.where(m, self.held_path + np.abs(self.vx) * dt, self.held_path).astype(self.dtype)
-        above = self.h - self.held  # [m] the height above the old level
-        limit = -(HELD_SIGMA * np.sqrt(self.P[H, H]) + SLOPE * self.held_path)
-        self._decide("held: below the old level by its margin", above, limit, SCALE_H, m)
-        self.held = np.where(m & (above < limit), 0.0, self.held).astype(self.dtype)
 
     def _predict(self, run, dt, s, c, q_sweep) -> None:
         """Section 2, step 2: the state over the cycle from the frames' sums, and the covariance."""

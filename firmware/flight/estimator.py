@@ -39,7 +39,7 @@ _NO_ANGLE = 10.0  # [rad] no cycle's attitude yet
 _LAT_BIAS_SIGMA = 0.01  # [m/s^2] lateral accelerometer bias, not estimated: vx uncertainty
 _MIN_VAR = 1.0e-6  # [m^2, (m/s)^2, (m/s^2)^2] floor of each variance
 _AIDING_S = 1.0  # [s] aiding: an altimeter fused within this time
-_HELD_SIGMA = 3.0  # [sigma] the old level is let go this far (and the terrain crossed) below it
+_ACROSS_M = 2.0  # [m] a lander that moved less across than this is over the same terrain
 _T_INS = 20.0  # [s] time constant of the pull of the inertial velocity toward the filter's
 _T_XB = 120.0  # [s] memory of the correlation of vx with the axial bias (a bias changes)
 
@@ -151,7 +151,6 @@ class Estimator:
         # drifted off reads that low, or a lone unit rose by that much (guidance's floor)
         self.held = 0.0  # [m] how far below agl the level before a lone unit's rise was
         self.held_by = None  # the unit that rose
-        self.held_path = 0.0  # [m] the way moved across since
 
     def reset(self, prior):
         self._clear()
@@ -227,13 +226,6 @@ class Estimator:
         if self.x[3] != self.b_ref:
             self._correct_vx()
         self._predict(dt, s, c, q_sweep)
-        if self.held != 0.0:
-            # the old level is let go once the lander is below it by more than the height's
-            # uncertainty and the terrain the lander crossed since could have fallen: no
-            # contact there, so the ground did drop away
-            self.held_path += abs(self.vx) * dt
-            if self.x[0] - self.held < -(_HELD_SIGMA * math.sqrt(self.p[_HH]) + SLOPE * self.held_path):
-                self.held = 0.0
         self.b_ref = self.x[3]
         self.p_bb_ref = self.p[_BB]
         self.t_state_us = t_us
@@ -418,13 +410,13 @@ class Estimator:
             self._reset_terrain(off, alt.meas_var)
             other.shifted(off)
             self.held = 0.0
-            if off > 0.0 and not other.in_view(t_s):
-                # a lone unit's higher level: the terrain dropping away, or the unit jumping
-                # (a bias, a delay); the old level stays a floor that guidance brakes for,
-                # until the lander is below it with no contact (cycle)
+            if off > 0.0 and not other.in_view(t_s) \
+                    and abs(self.vx) * (t_s - alt.t_step) < _ACROSS_M:
+                # a lone unit's higher level under a lander that has not moved across: the
+                # terrain under it cannot have dropped away, so the unit may have jumped;
+                # the old level stays a floor that guidance brakes for
                 self.held = off
                 self.held_by = alt
-                self.held_path = 0.0
         else:
             return
         alt.t_fused = t_s

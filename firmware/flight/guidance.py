@@ -254,8 +254,8 @@ class Guidance:
         floor = _BIG  # [m] the lowest plausible height, as far as braking can afford
         d = self.below
         if d > 0.0:
-            # an altimeter outvoted for drifting off reads lower, or a lone one rose (until
-            # the lander is below its old level): the data could not tell which is right, so
+            # an altimeter outvoted for drifting off reads lower, or a lone one rose over
+            # ground the lander has not crossed: the data could not tell which is right, so
             # brake for the lower as far as the hover time left pays for descending the
             # difference at v_fin
             band = t_left * v_fin - H_TERMINAL  # [m]
