@@ -231,6 +231,13 @@ def flash_cache_dir() -> Path:
     return cache / "lander" / "pico-emu"
 
 
+def cached_flash_image() -> Path:
+    """Where the flash of an emulated Pico flashed with the current firmware is kept."""
+    from host_tools.flash import image_hash
+
+    return flash_cache_dir() / f"flash-{image_hash('pico', MPY_ABI).hex()}.img"
+
+
 def start_flashed(say=lambda line: None, log=None) -> tuple[EmulatedPico, Path]:
     """An emulated Pico running the current firmware: (board, its temporary directory).
 
@@ -239,11 +246,11 @@ def start_flashed(say=lambda line: None, log=None) -> tuple[EmulatedPico, Path]:
     """
     import tempfile
 
-    from host_tools.flash import flash_port, image_hash
+    from host_tools.flash import flash_port
 
     tmp = Path(tempfile.mkdtemp(prefix="lander-pico-emu-"))
     image = tmp / "flash.img"
-    cached = flash_cache_dir() / f"flash-{image_hash('pico', MPY_ABI).hex()}.img"
+    cached = cached_flash_image()
     if cached.is_file():
         shutil.copyfile(cached, image)
     pico = EmulatedPico(image, log=log).start()

@@ -228,6 +228,7 @@ def test_a_run_stopped_by_sigterm_writes_its_log_and_leaves_no_emulator_behind(t
     import signal
 
     from host_tools import outputs
+    from host_tools.pico_emu import cached_flash_image
     from sim_harness.scenario import scenario_to_toml
 
     need_image()
@@ -242,9 +243,10 @@ def test_a_run_stopped_by_sigterm_writes_its_log_and_leaves_no_emulator_behind(t
     deadline = time.monotonic() + 300
     while not (out / outputs.CLAIM_FILE).exists() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.2)
-    while not list(tmp.glob("lander-pico-emu-*")) and time.monotonic() < deadline and p.poll() is None:
-        time.sleep(0.2)
-    time.sleep(15)  # booted and flying
+    while not (list(tmp.glob("lander-pico-emu-*")) and cached_flash_image().is_file()) \
+            and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.2)  # started, and flashed (a first run flashes, then keeps the flash)
+    time.sleep(15)  # booted from the flash and flying
     p.send_signal(signal.SIGTERM)
     _, stderr = p.communicate(timeout=120)
     # THEN it stops as Ctrl-C stops it: the partial run written, exit 130, one line
