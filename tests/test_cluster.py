@@ -78,13 +78,13 @@ def _wait_workers(address: str, n: int, timeout: float = 90.0) -> None:
         c.wait_for_workers(n, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scheduler(tmp_path_factory):
     """A `dask scheduler` and two `dask worker`s on the loopback address, stopped at the end."""
     d = tmp_path_factory.mktemp("dask")
     sf = d / "scheduler.json"
     procs = [_start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
-                     str(sf), "--idle-timeout", "900"], d / "scheduler.log")]
+                     str(sf), "--idle-timeout", "3600"], d / "scheduler.log")]
     try:
         # the scheduler creates its file, then writes it: wait until it holds its address
         deadline = time.monotonic() + 60
@@ -111,14 +111,14 @@ def worker(address: str, log: Path) -> subprocess.Popen:
                    "--no-nanny", "--death-timeout", "120"], log)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def short(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("scn") / "short.toml"
     p.write_text(SHORT)
     return p
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def undisturbed(short, tmp_path_factory):
     """The reference campaign: one worker, a thread of this process, no scheduler to start."""
     out = tmp_path_factory.mktemp("undisturbed")

@@ -60,7 +60,7 @@ def need_image() -> None:
         pytest.skip(str(e))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def port(tmp_path_factory):
     """GIVEN a board: the one on LANDER_PORT, or an emulated Pico started as a user starts it."""
     if REAL_PORT:
