@@ -10,11 +10,16 @@ from host_tools import outputs, runs
 from host_tools.errors import Interrupted, UsageError
 from host_tools.paths import SCENARIOS
 
+MAX_WORKERS = 64  # --workers
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenarios", nargs="?", type=runs.path_arg, default=SCENARIOS,
                    help="a directory of scenario files (default: the built-in library)")
     p.add_argument("--target", default="vm", help="cpython | vm | serial:PORT | pico-emu (default: vm)")
+    p.add_argument("--workers", type=runs.count_arg(1, MAX_WORKERS), default=1,
+                   help=f"targets flying at once, 1 ..= {MAX_WORKERS} (default 1): each opens its own VM "
+                        f"or emulated Pico and takes the next scenario; a serial board flies alone")
     p.add_argument("--out", type=runs.path_arg,
                    help="write each run's summary.json, log.csv (and plots) in DIR/<scenario name>/")
     p.add_argument("--plots", action="store_true", help="with --out, also plot every run")
@@ -36,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.scenarios}: not a directory of scenarios")
     if not files:
         raise UsageError(f"{args.scenarios}: no *.toml scenario files")
+    if args.workers > 1 and args.target.startswith("serial:"):
+        raise UsageError(f"--workers {args.workers}: {args.target} is one board, flying one run at a time")
     scenarios = [runs.load(f) for f in files]  # every file valid before anything flies
     with contextlib.ExitStack() as claims:
         if args.out is not None:  # every output directory usable and ours before anything flies
@@ -72,18 +79,20 @@ def _run(args: argparse.Namespace, nfiles: int) -> int:
 
     try:
         rows = check_library(args.scenarios, factory, progress, target_name=args.target, out_dir=args.out,
-                             plots=args.plots, reference=not args.no_reference)
+                             plots=args.plots, reference=not args.no_reference,
+                             workers=args.workers)
     except RunInterrupted as e:
         if bar is not None:
             bar.close()
         done = getattr(e, "rows", [])
         if done:
             print(format_table(done))
+        whole = sum(1 for r in done if not r["summary"].get("interrupted"))
         kept = f"; kept each run's files in {args.out}/" if args.out is not None else ""
         if args.out is not None and not args.no_reference:
             kept += " (not compared with the reference model: \"pending\" in their summaries)"
         raise Interrupted(f"interrupted in {e.result.scenario.name} {e.result.interrupted}, after "
-                          f"{max(0, len(done) - 1)} whole runs{kept}") from None
+                          f"{whole} whole runs{kept}") from None
     if bar is not None:
         bar.close()
     print(format_table(rows))

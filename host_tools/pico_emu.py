@@ -264,7 +264,8 @@ def start_flashed(say=lambda line: None, log=None) -> tuple[EmulatedPico, Path]:
             raise
         time.sleep(0.5)  # the emulator writes its flash image 0.3 s after the last write
         cached.parent.mkdir(parents=True, exist_ok=True)
-        part = cached.with_suffix(f".tmp-{os.getpid()}")
+        # two boards of one check (--workers) may flash at once
+        part = cached.with_suffix(f".tmp-{os.getpid()}-{threading.get_ident()}")
         shutil.copyfile(image, part)
         os.replace(part, cached)
     return pico, tmp

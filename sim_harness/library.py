@@ -8,6 +8,8 @@ scenario; `format_table(rows)` renders them for a terminal.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from host_tools.outputs import safe_name
@@ -56,16 +58,19 @@ PENDING = {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0, "pend
 
 
 def check_library(directory=None, target_factory=None, progress=None, *, target_name: str = "cpython",
-                  out_dir=None, plots: bool = False, reference: bool = False) -> list[dict]:
-    """Run every scenario of `directory`; one row per scenario.
+                  out_dir=None, plots: bool = False, reference: bool = False, workers: int = 1) -> list[dict]:
+    """Run every scenario of `directory`; one row per scenario, in the files' order.
 
     target_factory: a callable returning an open target (default: open `target_name`).
     progress: optional callable progress(done, total, scenario_name), called before each run.
     out_dir: if given, each run's summary.json and log.csv (and plot.png if `plots`) go into
     out_dir/<scenario name>/ (the name made safe, host_tools.outputs.safe_name); two scenarios
     that would share a directory are a ScenarioError before anything flies.
-    Ctrl-C: the run it stopped is written (partial) and RunInterrupted is raised, with the rows
-    so far as its `rows`.
+    workers: how many targets fly at once, each in a thread of its own taking the next scenario
+    (worth it where the target computes in its own process: the VM, the emulated Pico). The
+    first target is opened before the others (the emulated Pico's first start flashes it once).
+    Ctrl-C: the runs it stopped are written (partial) and RunInterrupted is raised for the first
+    of them, with the rows so far (file order) as its `rows`.
     reference: check every command against the reference model (host_tools.compare), all the
     library's runs in one vectorised comparison at the end; a mismatch fails its scenario.
     Row keys: scenario, file, outcome, touchdown_vz_mps, touchdown_vx_mps, est_error_below_100m_m,
@@ -75,56 +80,114 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     scenarios = [load_scenario(f) for f in files]
     dirs = run_dirs(out_dir, files, scenarios) if out_dir is not None else [None] * len(files)
     factory = target_factory or default_factory(target_name)
-    rows = []
-    checked = []  # (run, row) for the reference comparison
-    float_bits = 64  # the target's float size: a float32 board is compared with the float32 model
-    target = None
-    try:
-        for i, (path, scn, run_dir) in enumerate(zip(files, scenarios, dirs, strict=True)):
-            if progress is not None:
-                progress(i, len(files), scn.name)
-            if target is None:
-                target = factory()
-                if reference:
-                    from host_tools.compare import CheckedTarget
+    jobs = list(zip(files, scenarios, dirs, strict=True))
+    rows: list[dict | None] = [None] * len(jobs)
+    runs: list = [None] * len(jobs)  # the checked run of each row, for the reference comparison
+    stopped: list[RunInterrupted] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    state = {"next": 0, "done": 0, "float_bits": 64}
 
-                    target = CheckedTarget(target, batch=True)
-                float_bits = int(getattr(target, "float_bits", 64) or 64)
-            try:
-                result = run_scenario(scn, target, target_name=target_name)
-            except RunInterrupted as e:
-                if run_dir is not None:
-                    write_run(e.result, run_dir, plot=False)
-                rows.append(_row(path, scn, summarize(e.result)))
-                e.rows = rows  # type: ignore[attr-defined]
-                raise
-            run = target.runs.pop() if reference and target.runs else None
-            if run is not None:
-                # written now, compared with the model with all the others at the end: until then
-                # (or for good, if the check is interrupted) the block says it is still to come
-                result.reference = dict(PENDING)
-            if run_dir is not None:
-                summary = write_run(result, run_dir, plot=plots)
-            else:
-                summary = summarize(result)
-            if result.target_error:
+    def open_target():
+        target = factory()
+        if reference:
+            from host_tools.compare import CheckedTarget
+
+            target = CheckedTarget(target, batch=True)
+        with lock:  # a float32 board is compared with the float32 model
+            state["float_bits"] = int(getattr(target, "float_bits", 64) or 64)
+        return target
+
+    def stop_here(t_s: float, duration_s: float) -> None:  # once a simulated second
+        if stop.is_set():
+            raise KeyboardInterrupt
+
+    def lane(target) -> None:
+        """Fly the next scenario not yet taken until none is left (or a stop)."""
+        try:
+            while not stop.is_set():
+                with lock:
+                    i = state["next"]
+                    if i >= len(jobs):
+                        return
+                    state["next"] += 1
+                    if progress is not None:
+                        progress(state["done"], len(jobs), jobs[i][1].name)
+                if target is None:
+                    target = open_target()
+                path, scn, run_dir = jobs[i]
+                try:
+                    result = run_scenario(scn, target, progress=stop_here, target_name=target_name)
+                except RunInterrupted as e:
+                    stop.set()
+                    if run_dir is not None:
+                        write_run(e.result, run_dir, plot=False)
+                    with lock:
+                        rows[i] = _row(path, scn, summarize(e.result))
+                        stopped.append(e)
+                    return
+                run = target.runs.pop() if reference and target.runs else None
+                if run is not None:
+                    # written now, compared with the model with all the others at the end: until
+                    # then (or for good, if the check is interrupted) the block says it is to come
+                    result.reference = dict(PENDING)
+                summary = write_run(result, run_dir, plot=plots) if run_dir is not None else summarize(result)
+                if result.target_error:
+                    _close(target)
+                    target = None
+                row = _row(path, scn, summary)
+                row["dir"] = run_dir
+                if run is not None:
+                    run.label = scn.name
+                with lock:
+                    rows[i], runs[i] = row, run
+                    state["done"] += 1
+        finally:
+            if target is not None:
                 _close(target)
-                target = None
-            rows.append(_row(path, scn, summary))
-            rows[-1]["dir"] = run_dir
-            if run is not None:
-                run.label = scn.name
-                checked.append((run, rows[-1]))
-        if checked:
-            if progress is not None:
-                progress(len(files), len(files), "reference model")
-            _check_reference(checked, out_dir, float_bits)
+
+    threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def in_thread(target) -> None:
+        try:
+            lane(target)
+        except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+            stop.set()
+            errors.append(e)
+
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            lane(None)
+        else:
+            first = open_target()
+            for w in range(min(workers, len(jobs))):
+                th = threading.Thread(target=in_thread, args=(first if w == 0 else None,),
+                                      name=f"check-{w}", daemon=True)
+                th.start()
+                threads.append(th)
+            while any(th.is_alive() for th in threads):
+                time.sleep(0.2)  # not join(timeout): a Ctrl-C in a join can leave is_alive() False
+    except KeyboardInterrupt:
+        stop.set()
+        for th in threads:
+            th.join()
+        if not stopped:
+            raise
+    if errors:
+        raise errors[0]
+    if stopped:
+        e = stopped[0]
+        e.rows = [r for r in rows if r is not None]  # type: ignore[attr-defined]
+        raise e
+    checked = [(run, row) for run, row in zip(runs, rows, strict=True) if run is not None]
+    if checked:
         if progress is not None:
-            progress(len(files), len(files), "")
-    finally:
-        if target is not None:
-            _close(target)
-    return rows
+            progress(len(jobs), len(jobs), "reference model")
+        _check_reference(checked, out_dir, state["float_bits"])
+    if progress is not None:
+        progress(len(jobs), len(jobs), "")
+    return rows  # type: ignore[return-value]
 
 
 def _row(path: Path, scn, summary: dict) -> dict:

@@ -94,3 +94,38 @@ def test_a_summary_written_before_the_batch_comparison_says_it_is_pending(tmp_pa
     # AND the comparison's block replaces it at the end
     ref = json.loads((out / "nominal-flat" / "summary.json").read_text())["reference"]
     assert "pending" not in ref and ref["steps_compared"] > 4000 and ref["mismatches"] == 0
+
+
+def test_two_workers_fly_the_library_as_one_does(tmp_path):
+    # GIVEN a three-scenario library
+    import shutil
+    import threading
+
+    from host_tools.targets import CPythonTarget
+    from sim_harness.library import check_library
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("nominal-flat", "lrf-bias", "radar-stuck"):
+        shutil.copy(SCENARIOS / f"{name}.toml", lib)
+    opened = []
+
+    def factory():
+        opened.append(threading.current_thread().name)
+        return CPythonTarget()
+
+    # WHEN it is checked by one target, then by two flying at once
+    one = check_library(lib, CPythonTarget, target_name="cpython", out_dir=tmp_path / "one", reference=True)
+    two = check_library(lib, factory, target_name="cpython", out_dir=tmp_path / "two", reference=True,
+                        workers=2)
+    # THEN two targets flew, and the rows (in the files' order), the logs and the reference
+    # verdicts are those of the one
+    assert len(opened) == 2
+    assert [r["file"] for r in two] == sorted(p.name for p in lib.glob("*.toml"))
+    keys = ("scenario", "outcome", "touchdown_vz_mps", "touchdown_vx_mps", "passed", "failures")
+    assert [[r[k] for k in keys] for r in two] == [[r[k] for k in keys] for r in one]
+    for r1, r2 in zip(one, two, strict=True):
+        assert (r1["dir"] / "log.csv").read_bytes() == (r2["dir"] / "log.csv").read_bytes()
+        ref = r2["summary"]["reference"]
+        assert ref["mismatches"] == 0 and ref["steps_compared"] == r2["summary"]["steps"] > 4000
+        assert json.loads((r2["dir"] / "summary.json").read_text())["reference"] == ref

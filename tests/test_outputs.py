@@ -226,3 +226,36 @@ def test_ctrl_c_keeps_the_partial_log_and_summary(tmp_path, stop):
     assert any(f.startswith("interrupted") for f in summary["expect"]["failures"])
     assert summary["steps"] == len(rows) - 1 > 100
     assert (out / "frames.bin").is_file() and not (out / outputs.CLAIM_FILE).exists()
+
+
+def test_ctrl_c_on_a_check_with_two_workers_keeps_both_partial_runs(tmp_path):
+    # GIVEN a library of three long descents checked with two targets flying at once
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("a", "b", "c"):
+        s = scenario(lib / f"{name}.toml", name, duration=400.0, rate=1000.0)
+        s.write_text(s.read_text().replace("altitude_m = 60.0", "altitude_m = 3000.0"))
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "host_tools", "check", str(lib), "--target", "cpython",
+                          "--workers", "2", "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         preexec_fn=hears_ctrl_c)
+    deadline = time.monotonic() + 30
+    while not (out / outputs.CLAIM_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3.0)
+    # WHEN Ctrl-C arrives while the first two fly
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    # THEN one line, exit 130, no whole run, and both runs in flight are written as far as they flew
+    assert p.returncode == 130, stderr
+    assert stderr.startswith("lander: interrupted in ") and stderr.count("\n") == 1, stderr
+    assert "after 0 whole runs" in stderr, stderr
+    for name in ("a", "b"):
+        summary = json.loads((out / name / "summary.json").read_text())
+        rows = (out / name / "log.csv").read_text().splitlines()
+        assert summary["interrupted"] and summary["passed"] is False, name
+        assert summary["steps"] == len(rows) - 1 > 100, name
+    assert not (out / "c" / "summary.json").exists()  # never started
+    assert "a " in stdout and "b " in stdout  # the table of what flew
+    assert not list(out.rglob(outputs.CLAIM_FILE))
