@@ -379,6 +379,10 @@ def bench_campaign(args: argparse.Namespace) -> int:
 
     if not 2 <= args.campaign <= 100_000:
         raise UsageError("`--campaign` must be within 2 ..= 100000 runs.")
-    m = measure(args.campaign, target_name=(args.target or ["cpython"])[0])
+    target_name = (args.target or ["cpython"])[0]
+    if target_name.startswith("serial:"):
+        raise UsageError(f"`--campaign` flies 2 workers at once; {target_name} is one board, flying one run "
+                         f"at a time")
+    m = measure(args.campaign, target_name=target_name)
     print(json.dumps(m, indent=2) if args.json else format_measure(m))
     return 0

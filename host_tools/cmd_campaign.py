@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from host_tools import outputs, runs
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_cluster_options(args)
     out = args.out or runs.default_out(f"campaign-{args.seed}")
-    workers = min(args.workers or os.cpu_count() or 1, args.n)
+    workers = runs.workers(args.workers, args.target, args.n)
     with outputs.claim(out):
         runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
         try:

@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.scenarios}: not a directory of scenarios")
     if not files:
         raise UsageError(f"{args.scenarios}: no *.toml scenario files")
-    if args.workers > 1 and args.target.startswith("serial:"):
-        raise UsageError(f"--workers {args.workers}: {args.target} is one board, flying one run at a time")
+    workers = runs.workers(args.workers, args.target, len(files))
     scenarios = [runs.load(f) for f in files]  # every file valid before anything flies
     with contextlib.ExitStack() as claims:
         if args.out is not None:  # every output directory usable and ours before anything flies
@@ -54,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
             for d in dirs:
                 claims.enter_context(outputs.claim(d))
         runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
-        return _run(args, len(files))
+        return _run(args, len(files), workers)
 
 
-def _run(args: argparse.Namespace, nfiles: int) -> int:
+def _run(args: argparse.Namespace, nfiles: int, workers: int) -> int:
     """Fly the library (the output directories, if any, already claimed)."""
     from sim_harness.closedloop import RunInterrupted
     from sim_harness.library import check_library, format_table
@@ -80,7 +79,7 @@ def _run(args: argparse.Namespace, nfiles: int) -> int:
     try:
         rows = check_library(args.scenarios, factory, progress, target_name=args.target, out_dir=args.out,
                              plots=args.plots, reference=not args.no_reference,
-                             workers=args.workers)
+                             workers=workers)
     except RunInterrupted as e:
         if bar is not None:
             bar.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from host_tools import outputs, runs
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     check_cluster_options(args)
     scenario = runs.load(args.scenario)
     out = args.out or runs.default_out(scenario.name, "-montecarlo")
-    workers = min(args.workers or os.cpu_count() or 1, args.n)
+    workers = runs.workers(args.workers, args.target, args.n)
     with outputs.claim(out):
         runs.target(args.target).close()  # a bad target name or a missing VM: exit 2 now
         try:

@@ -4,6 +4,7 @@ progress bar, the output directory."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def target(name: str) -> Target:
         t.close()
         raise
     return t
+
+
+def workers(requested: int | None, target_name: str, runs: int) -> int:
+    """How many targets fly at once: `requested` (default all cores), never more than the runs;
+    one on a serial board, which flies one run at a time (asking for more is a UsageError: a
+    second worker's exclusive open of the port would fail mid-flight)."""
+    if target_name.startswith("serial:"):
+        if requested is not None and requested > 1:
+            raise UsageError(f"--workers {requested}: {target_name} is one board, flying one run at a time")
+        return 1
+    return max(1, min(requested or os.cpu_count() or 1, runs))
 
 
 def default_out(name: str, suffix: str = "") -> Path:

@@ -91,6 +91,12 @@ def test_a_bad_scenario_file_is_one_line(work, content, words):
     (["sim", "{s}", "--out", ""], ("--out",)),
     (["check", "x" * 5000], ("cannot use as a directory",)),
     (["replay", "x" * 5000], ("cannot use as a recording",)),
+    # one board flies one run at a time: a second worker's exclusive open of the port would
+    # fail mid-flight (refused before the port is opened: this one does not exist)
+    (["montecarlo", "{s}", "-n", "4", "--workers", "2", "--target", "serial:/no/tty"], ("one board",)),
+    (["campaign", "-n", "4", "--workers", "2", "--target", "serial:/no/tty"], ("one board",)),
+    (["check", "{dir}", "--workers", "2", "--target", "serial:/no/tty"], ("one board",)),
+    (["bench", "--campaign", "20", "--target", "serial:/no/tty"], ("one board",)),
 ])
 def test_a_bad_option_value_is_one_line(work, args, words):
     s = write(work / "s.toml", GOOD)
@@ -157,3 +163,11 @@ def test_a_recording_with_sensor_frames_still_replays(work):
     rc, out, err = run("replay", _recording(work, sensors=5), "--target", "cpython")
     assert rc == 0, err
     assert "1 session(s), 5 sensor frames" in out
+
+
+def test_a_serial_board_flies_with_one_worker_unless_told_otherwise():
+    # the default of --workers is every core; on a serial board it is one
+    from host_tools import runs
+
+    assert runs.workers(None, "serial:/dev/ttyACM0", 100) == 1
+    assert runs.workers(None, "vm", 1) == 1 and runs.workers(3, "vm", 100) == 3
