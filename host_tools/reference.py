@@ -635,9 +635,13 @@ class ReferenceModel:
         t_s = self._f(self.vel.w_t_us) * self._us
         backed = self.radar.passing(t_s, m) | self.lrf.passing(t_s, m)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            x_var = self.xins_sigma * self.xins_sigma
             fuse = self.vel.update(m, self.vx, self.vz, self.p_vx, self.P[V, V], self.ax, self.az,
-                                   self.t_state_us, self._us, self.v_ins, self.vx_ins,
-                                   self.xins_sigma * self.xins_sigma, backed)
+                                   self.t_state_us, self._us, self.v_ins, self.vx_ins, x_var, backed)
+            # the unit just found at fault against vx_ins: the filter's vx goes back to vx_ins
+            reset = self.vel.reset_x
+            self.vx = np.where(reset, self.vx_ins, self.vx).astype(self.dtype)
+            self.p_vx = np.where(reset & (self.p_vx < x_var), x_var, self.p_vx).astype(self.dtype)
             k = self.p_vx / (self.p_vx + self.vel.meas_var)
             keep = 1.0 - k
             self.vx = np.where(fuse, self.vx + k * (self.vel.meas - self.vx), self.vx).astype(self.dtype)
@@ -675,7 +679,10 @@ class ReferenceModel:
         self.vz = np.where(run, vz, self.vz)
         dvx = dl * c - da * s
         vx = self.vx + dvx
-        self.vx_ins = np.where(run, self.vx_ins + dvx + dt / T_INS * (vx - self.vx_ins), self.vx_ins)
+        # a velocimeter found at fault: vx_ins follows the inertial motion alone
+        pulled = run & (self.vel.health != REJECTED) & (self.vel.health != FAILED)
+        self.vx_ins = np.where(pulled, self.vx_ins + dvx + dt / T_INS * (vx - self.vx_ins),
+                               np.where(run, self.vx_ins + dvx, self.vx_ins))
         self.vx = np.where(run, vx, self.vx)
         acquired = run & (self.vel.health != NOT_ACQUIRED)
         self.ax = np.where(acquired, dvx / dt, self.ax).astype(self.dtype)

@@ -126,6 +126,7 @@ class VelocitySource(FieldArrays):
         dt_ = self.model.dtype
         t_us = self.w_t_us
         self._put(m, waiting=False, t_good_us=t_us, bad_seen=False, fuse_z=False)
+        was_out = (self.health == REJECTED) | (self.health == FAILED)
         first = m & (self.health == NOT_ACQUIRED)
         self._put(first, health=SUSPECT, reason=NO_DATA, t_pass_us=t_us)
         dt = f(t_us - t_state_us) * us  # [s]
@@ -195,6 +196,8 @@ class VelocitySource(FieldArrays):
             v_x = x_var + K_TEST / (2.0 - K_TEST) * r_x  # of mean_x: vx_ins's error and the low-pass's
             self._decide("vx mean > 1 sigma", m2x, v_x, both & ~failed)
             self._decide("vx mean > fault limit", m2x - FAULT_LIMIT2 * v_x, 0.0, both & ~failed & (m2x > v_x))
+            # found at fault against vx_ins now: the filter's vx goes back to it (`reset_x`)
+            self.reset_x = both & ~failed & (m2x > FAULT_LIMIT2 * v_x) & ~was_out
             fail(both & (m2x > FAULT_LIMIT2 * v_x), RATE)
             # a rejected or failed unit comes back only within 1 sigma
             out = (self.health == REJECTED) | (self.health == FAILED)

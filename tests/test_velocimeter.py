@@ -386,9 +386,12 @@ def test_a_beam_drift_that_leaves_vz_alone_is_seen_against_the_inertial_vx(targe
     first = next(k for k, (_a, h, _r, _e) in enumerate(drift) if h == 3)
     assert drift[first][2] == 5 and first <= 40, (first, drift[first])
     assert abs(drift[first][3]) < 0.5, drift[first]
+    # AND the sample that finds it at fault asks for the filter's vx to go back to the inertial
+    # vx (ACT_RESET: what the unit fused is in it)
+    assert drift[first][0] == 2, drift[first]
     # AND it is not taken back while its vx stays off by more than the inertial vx's 1 sigma,
     # though that error has grown enough to pass the fault limit; once right it is ok again
-    assert all(h == 3 and act == 0 for act, h, _r, _e in drift[first:90]), drift[first:90]
+    assert all(h == 3 and act == 0 for act, h, _r, _e in drift[first + 1:90]), drift[first:90]
     assert drift[-1][:2] == (1, 1), drift[-1]
     # AND the filter alone follows the same drift: nothing in it rejects the unit
     alone = out["drift, filter only"]
@@ -431,3 +434,29 @@ def test_a_lone_beam_is_fused_only_while_vx_is_known_worse_than_the_filter_vz_ca
     # AND with vx known better than the filter's vz error reaches it through the beam, it is
     # not fused (its error is the filter's own, the same sample after sample), and no fault
     assert all(row == (0, 2, 1) for row in out["vx known"][10:]), out["vx known"]
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_a_unit_found_at_fault_is_judged_against_an_inertial_vx_it_did_not_drag(target):
+    # GIVEN fault campaign case 520 of base seed 1 with the velocimeter (truth pilot down in
+    # 131.4 s): beam B delayed 0.6 s from 35 s. While the lander brakes the delayed beam reads
+    # the velocity of 0.6 s before; the unit, fused for 5 s, is rejected at 40 s with the
+    # filter's vx 0.6 m/s off. Nothing else measures vx: had vx_ins been pulled toward that
+    # vx, the unit, reading right again near the ground, would be rejected against it, and the
+    # lander would touch down 1.01 m/s across
+    from host_tools.targets import open_target
+    from sim_harness.campaign import build_case
+    from sim_harness.closedloop import run_scenario
+    from sim_harness.report import summarize
+
+    # WHEN the firmware flies it in closed loop (in CPython, or in the MicroPython VM)
+    with open_target(target) as t:
+        summ = summarize(run_scenario(build_case((1, 520, 131.4, True)), t))
+    # THEN the unit is found at fault, taken back before touchdown, and the lander lands
+    # without sliding
+    vel = [c for c in summ["faults_declared"] if c["sensor"] == "velocimeter"]
+    rejected = [i for i, c in enumerate(vel) if c["state"] in ("rejected", "failed")]
+    assert rejected and any(c["state"] == "ok" for c in vel[rejected[-1]:]), vel
+    assert summ["outcome"] == "landed"
+    assert summ["touchdown"]["vertical_speed_mps"] <= 2.0
+    assert summ["touchdown"]["horizontal_speed_mps"] <= 1.0

@@ -21,7 +21,7 @@ import math
 from micropython import const
 
 from flight import wire
-from flight.altimeter import ACT_FUSE, ACT_RESET, NOT_ACQUIRED, SLOPE, SLOPE2, Altimeter
+from flight.altimeter import ACT_FUSE, ACT_RESET, FAILED, NOT_ACQUIRED, REJECTED, SLOPE, SLOPE2, Altimeter
 from flight.fmath import cos_of, sin
 from flight.velocimeter import Velocimeter
 
@@ -331,7 +331,13 @@ class Estimator:
         dvx = dl * c - da * s  # [m/s]
         self.vx += dvx
         w = self.vx_ins
-        self.vx_ins = w + dvx + self._k_ins * (self.vx - w)
+        if self.vel.health == REJECTED or self.vel.health == FAILED:
+            # a velocimeter found at fault: nothing else measures vx, so the filter's holds what
+            # the unit fused before, and vx_ins, the unit's judge when it reads right again,
+            # follows the inertial motion alone
+            self.vx_ins = w + dvx
+        else:
+            self.vx_ins = w + dvx + self._k_ins * (self.vx - w)
         if self.vel.health != NOT_ACQUIRED:  # the velocimeter's samples are carried along these
             self.ax = dvx / dt
             self.az = dv / dt
@@ -432,6 +438,14 @@ class Estimator:
         act = vel.update(self.vx, self.x[1], self.p_vx, self.p[_VV], self.ax, self.az,
                          self.t_state_us, self.v_ins, self.vx_ins,
                          self.xins_sigma * self.xins_sigma, backed)
+        if act == ACT_RESET:
+            # the unit just found at fault against vx_ins: the filter's vx is what the unit
+            # fused, and nothing else measures vx; it goes back to vx_ins, with vx_ins's error
+            self.vx = self.vx_ins
+            x_var = self.xins_sigma * self.xins_sigma
+            if self.p_vx < x_var:
+                self.p_vx = x_var
+            return
         if act != ACT_FUSE:
             return
         p_vx = self.p_vx

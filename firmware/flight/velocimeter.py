@@ -26,6 +26,7 @@ from flight import wire
 from flight.altimeter import (
     ACT_FUSE,
     ACT_NONE,
+    ACT_RESET,
     FAILED,
     INNOVATION,
     INVALID,
@@ -173,7 +174,8 @@ class Velocimeter:
         # [m/s^2]; v_ins, vx_ins [m/s] the inertial velocities then, x_var [(m/s)^2] the
         # variance of vx_ins; backed: an altimeter
         # passes every test, so the filter's vz can judge the unit's. ACT_FUSE when vx is to
-        # be fused (meas, meas_var, carried to t_state_us), and fuse_z when vz is too
+        # be fused (meas, meas_var, carried to t_state_us), and fuse_z when vz is too;
+        # ACT_RESET when this sample finds the unit at fault against vx_ins
         self.waiting = False
         self.fuse_z = False
         t_us = self.w_t_us
@@ -250,7 +252,12 @@ class Velocimeter:
             v = x_var + _LP_VAR * r  # [(m/s)^2] of mean_x: vx_ins's error and the low-pass's
             if m2 > v:
                 if m2 > _FAULT_LIMIT2 * v:
-                    return self._failed(t_us, RATE)
+                    if self.health == REJECTED or self.health == FAILED:
+                        return self._failed(t_us, RATE)
+                    # found at fault against the inertial vx now: what it fused is in the
+                    # filter's vx, which goes back to vx_ins (ACT_RESET)
+                    self._failed(t_us, RATE)
+                    return ACT_RESET
                 if self.health == REJECTED or self.health == FAILED:
                     # back only within 1 sigma: vx_ins's error grows while the unit is out,
                     # and so would the fault it may still have
