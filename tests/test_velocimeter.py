@@ -460,3 +460,55 @@ def test_a_unit_found_at_fault_is_judged_against_an_inertial_vx_it_did_not_drag(
     assert summ["outcome"] == "landed"
     assert summ["touchdown"]["vertical_speed_mps"] <= 2.0
     assert summ["touchdown"]["horizontal_speed_mps"] <= 1.0
+
+
+# The estimator's side of decision 0018, with the unit's verdict set by hand: frames with no
+# beam sample, the filter's vx 1 m/s above vx_ins; then a sample whose verdict is ACT_RESET.
+INERTIAL_SNIPPET = """
+from flight.core import FlightCore
+from flight import wire
+from flight.altimeter import ACT_RESET, OK, REJECTED
+out = {}
+for name, health in (("ok", OK), ("rejected", REJECTED)):
+    core = FlightCore()
+    assert core.configure((0, 100.0, 5.0, -3.0, 0.5, 2.0, 0.2, 0.0, 1000.0, 540.0, 340.0, 1600.0,
+                           310.0, 0.1, 0.15, 0.35))
+    est = core.est
+    s = wire.Sensor()
+    s.f_axial = 1.62
+    s.flags = 0
+    s.beam_flags = 0
+    est.vel.health = health
+    est.vel.t_good_us = 10 ** 9  # no gap to declare
+    est.vx = 5.0
+    est.vx_ins = 4.0
+    for k in range(1, 51):  # 1 s: ten cycles
+        s.t_us = k * 20000
+        core.step(s)
+    out[name] = (est.vel.health, est.vx - 5.0, est.vx_ins - 4.0)
+est.vx = 5.0
+est.vx_ins = 4.0
+est.xins_sigma = 0.3
+est.p_vx = 0.01
+est.vel.update = lambda *args: ACT_RESET
+est.vel.w_t_us = est.t_state_us
+est._aid_velocity()
+out["reset"] = (est.vx, est.p_vx)
+print(repr(out))
+"""
+
+
+@pytest.mark.parametrize("target", ["cpython", pytest.param("vm", marks=pytest.mark.vm)])
+def test_a_unit_found_at_fault_no_longer_drags_vx_ins_and_gives_vx_back_to_it(target):
+    out = eval((run_in_vm if target == "vm" else run_in_cpython)(INERTIAL_SNIPPET).strip())  # noqa: S307
+    # GIVEN the filter's vx 1 m/s above vx_ins for ten cycles
+    health, dvx, dvx_ins = out["ok"]
+    # THEN with the unit ok vx_ins is pulled toward the filter's vx (T_INS, 20 s: about 5 cm)
+    assert health == 1 and 0.03 < dvx_ins - dvx < 0.07, out["ok"]
+    # AND with the unit rejected it follows the inertial motion alone, as vx does
+    health, dvx, dvx_ins = out["rejected"]
+    assert health == 3 and abs(dvx_ins - dvx) < 1e-4, out["rejected"]
+    # AND a sample that finds the unit at fault gives the filter's vx back to vx_ins, with
+    # vx_ins's variance
+    vx, p_vx = out["reset"]
+    assert vx == 4.0 and abs(p_vx - 0.09) < 1e-6, out["reset"]
