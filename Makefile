@@ -38,6 +38,7 @@ demo: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports  # the host side's layers (pyproject.toml, docs/architecture.md)
 
 typecheck: setup
 	$(VENV)/bin/mypy --config-file tools/mypy-pico.ini firmware/main.py firmware/flight $(wildcard boards/pico.py boards/rp2board.py) boards/virtual.py

@@ -1,5 +1,5 @@
 import sys
 
-from host_tools.cli import main
+from host_tools.commands.cli import main
 
 sys.exit(main())

@@ -1,12 +1,12 @@
 """The closed-loop lunar descent harness (docs/harness.md).
 
-Public functions, for the CLI (host_tools/cli.py) and for tests:
+Public functions, for the CLI (host_tools/commands/cli.py) and for tests:
 
     scenario.load_scenario(path) -> Scenario
         Read and validate a scenario file; raises scenario.ScenarioError (a ValueError) whose
         one-line message names the file and the key: exit 2 material.
     closedloop.run_scenario(scenario, target, *, progress=None, target_name="") -> RunResult
-        Fly one descent with a target (init/step/close; host_tools.targets). Never raises for
+        Fly one descent with a target (init/step/close; host_tools.link.targets). Never raises for
         a target's failure: RunResult.target_error holds it and the run counts as failed.
         progress: optional callable progress(t_s, duration_s).
     report.write_run(result, out_dir, *, plot=True) -> dict
@@ -44,7 +44,7 @@ Public functions, for the CLI (host_tools/cli.py) and for tests:
     campaign.format_campaign(stats) -> str;  campaign.build_case((seed, index, t_pilot_s[, True])) -> Scenario
 
 target_factory is a callable with no arguments returning an open target; by default the
-harness calls host_tools.targets.open_target(target_name). For Monte Carlo and campaigns it
+harness calls host_tools.link.connect.open_target(target_name). For Monte Carlo and campaigns it
 travels to the workers (cloudpickle): a module-level function or class of an installed module,
 e.g. sim_harness.pilot.TruthPilot.
 """

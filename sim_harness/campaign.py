@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_tools import outputs
+from host_tools.base import outputs
 from sim_harness.montecarlo import disperse, fly_many, run_seed
 from sim_harness.pilot import TruthPilot
 from sim_harness.report import HEALTH_COLUMNS, _json_safe
@@ -692,13 +692,13 @@ def _group(label: str) -> str:
 
 
 def failing_file(name: str) -> str:
-    """The file name of a failing case's scenario in failing/ (host_tools.outputs.safe_name)."""
+    """The file name of a failing case's scenario in failing/ (host_tools.base.outputs.safe_name)."""
     return outputs.safe_name(name) + ".toml"
 
 
 def write_campaign(stats: dict, cases: list[dict], out: Path) -> None:
     """campaign.json (statistics and every case), campaign.png, failing/<case>.toml, each written
-    atomically (host_tools.outputs). The caller claims `out` first (outputs.claim) when other
+    atomically (host_tools.base.outputs). The caller claims `out` first (outputs.claim) when other
     runs may write there."""
     failing = out / "failing"
     try:

@@ -1,6 +1,6 @@
 """The closed loop: fly a scenario with a target (the firmware, or any object that answers like it).
 
-A target has three methods (host_tools.targets implements them for cpython, vm and serial):
+A target has three methods (host_tools.link.targets implements them for cpython, vm and serial):
 
     target.init(init: Init) -> bool | None   the prior and the vehicle (wire INIT); False: rejected
     target.step(frame: Sensor) -> Command    one control step (wire SENSOR -> COMMAND)
@@ -25,7 +25,7 @@ kept so the partial log and summary can be written.
 
 A target that has a method `observe_truth(dynamics, terrain)` is shown the true state before
 every step. Only the harness's own test pilot (sim_harness.pilot) uses it. A target that has a
-method `check_run()` (host_tools.compare.CheckedTarget) is asked, after the run, for the
+method `check_run()` (host_tools.reference.compare.CheckedTarget) is asked, after the run, for the
 back-to-back comparison of its commands with the reference model: `result.reference`.
 """
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from host_tools import wire
+from host_tools.link import wire
 from sim_harness.dynamics import Dynamics, judge_touchdown, touchdown_fraction
 from sim_harness.scenario import Scenario
 from sim_harness.sensors import AltimeterModel, ContactModel, ImuModel, VelocimeterModel

@@ -9,12 +9,12 @@ the code is the same:
 
 - The tasks are cut into blocks of consecutive runs (`block_size`): one run per block without the
   reference check; with it up to BATCH runs, because the vectorised reference model costs
-  about as much for one run as for a hundred (host_tools.compare). A block is one Dask task: its
+  about as much for one run as for a hundred (host_tools.reference.compare). A block is one Dask task: its
   worker flies each run on a target that it opened once (one per worker thread), compares the
   block's commands with the model in one batch, and sends back one small record per run, never
   the frames.
 - Results stream back as blocks finish (`distributed.as_completed`). Each run's record is
-  written at once, atomically, into the results directory (`<label>.json`, host_tools.outputs),
+  written at once, atomically, into the results directory (`<label>.json`, host_tools.base.outputs),
   and the progress bar counts the runs as the workers fly them (an event per run).
 - A record already in the results directory for the same task (label and argument) is taken as
   it is and not flown again: `--resume` (`results_dir` checks that the directory holds runs of
@@ -45,8 +45,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from host_tools import outputs
-from host_tools.errors import UsageError
+from host_tools.base import outputs
+from host_tools.base.errors import UsageError
 from sim_harness.closedloop import run_scenario
 from sim_harness.report import ALARM, _json_safe, summarize
 
@@ -200,7 +200,7 @@ def _target(key: str, factory, reference: bool):
         _drop(ident)
     target = factory()
     if reference:
-        from host_tools.compare import CheckedTarget
+        from host_tools.reference.compare import CheckedTarget
 
         target = CheckedTarget(target, batch=True)
     with _LOCK:
@@ -279,7 +279,7 @@ def _fly_block(spec, items) -> list[list]:
             checked.append((len(out) - 1, run))
         _tell_progress(key, index)
     if checked:
-        from host_tools.compare import reference_blocks, tolerance_for
+        from host_tools.reference.compare import reference_blocks, tolerance_for
 
         t0 = time.perf_counter()
         blocks = reference_blocks([r for _, r in checked], tolerance_for(bits))
@@ -528,80 +528,3 @@ def results_dir(out: Path | str, identity: dict, resume: bool) -> Path:
 def text_hash(text: str) -> str:
     """A short hash of a text (a scenario's TOML), for a campaign's identity."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- the benchmark (lander bench --campaign)
-
-
-def measure(runs: int = 200, scenario_path=None, target_name: str = "cpython") -> dict:
-    """Campaign throughput on a local cluster of 1 and of 2 worker processes, and the scheduler's
-    cost per run (`lander bench --campaign N`; numbers of the machine: printed, never asserted).
-
-    - `workers_1`, `workers_2`: `runs` dispersed Monte Carlo runs of `scenario_path` (default:
-      the library's nominal-flat) on `target_name` with the reference check, as `montecarlo`
-      flies them: runs per second from the first submission to the last result (`runs_per_s`),
-      the cluster's start (`start_s`) apart; `speedup` is the ratio of the two.
-    - `overhead`: a quarter of the runs (at least 8) on a cluster of one worker process, a task
-      per run (no reference check: the most tasks per run there can be): `per_run_ms` is the
-      wall time per run outside the runs themselves (submitting, scheduling, sending the task and
-      its result, writing nothing), `fraction` that over the time the worker spent flying
-      (`busy_s`); `vs_direct_per_run_ms` compares with the same runs flown in this process with
-      no cluster at all (`direct_s`, measured first: a busy machine moves it).
-    """
-    import functools
-
-    from sim_harness.library import builtin_dir, default_factory
-    from sim_harness.montecarlo import disperse, run_seed
-    from sim_harness.scenario import load_scenario
-
-    path = Path(scenario_path) if scenario_path is not None else builtin_dir() / "nominal-flat.toml"
-    scn = load_scenario(path)
-    factory = default_factory(target_name)
-    make = functools.partial(disperse, scn)
-
-    def tasks(n: int, base: int) -> list:
-        return [(make, run_seed(base, i), target_name, f"run {i}", None) for i in range(n)]
-
-    out: dict = {"scenario": scn.name, "target": target_name, "runs": runs}
-    small = tasks(max(8, runs // 4), 2)
-    t0 = time.perf_counter()
-    target = factory()
-    try:
-        for task in small:
-            fly_one(task, target)
-    finally:
-        target.close()
-    direct = time.perf_counter() - t0
-    with open_cluster(1, processes=True) as cl:
-        flight = fly_many(small, factory, cluster=cl, progress=False)
-    n = len(small)
-    out["overhead"] = {"runs": n, "direct_s": direct, "cluster_s": flight.wall_s, "busy_s": flight.busy_s,
-                       "per_run_ms": 1e3 * (flight.wall_s - flight.busy_s) / n,
-                       "fraction": (flight.wall_s - flight.busy_s) / flight.busy_s,
-                       "vs_direct_per_run_ms": 1e3 * (flight.wall_s - direct) / n,
-                       "start_s": cl.started_s}
-    for w in (1, 2):
-        with open_cluster(w, processes=True) as cl:
-            flight = fly_many(tasks(runs, 1), factory, cluster=cl, reference=True, progress=False)
-        out[f"workers_{w}"] = {"runs_per_s": runs / flight.wall_s, "wall_s": flight.wall_s,
-                               "start_s": cl.started_s, "blocks": flight.blocks,
-                               "busy_s_per_run": flight.busy_s / runs}
-    out["speedup"] = out["workers_2"]["runs_per_s"] / out["workers_1"]["runs_per_s"]
-    return out
-
-
-def format_measure(m: dict) -> str:
-    o = m["overhead"]
-    lines = [f"campaign throughput: {m['runs']} dispersed runs of {m['scenario']} on {m['target']}, every "
-             f"command checked against the reference model (blocks of up to {BATCH} runs)"]
-    for w in (1, 2):
-        r = m[f"workers_{w}"]
-        lines.append(f"  {w} local worker{'s' if w > 1 else ''}: {r['runs_per_s']:.2f} runs/s "
-                     f"({r['wall_s']:.1f} s, blocks {r['blocks']}, cluster start {r['start_s']:.1f} s)")
-    lines.append(f"  2 workers / 1 worker: {m['speedup']:.2f} x")
-    lines.append(f"scheduler overhead: {o['runs']} runs without the check, a task each, on one worker "
-                 f"process: {o['cluster_s']:.2f} s, of which the worker flew {o['busy_s']:.2f} s: "
-                 f"{o['per_run_ms']:.1f} ms per run ({100 * o['fraction']:.2f} %); the same runs in this "
-                 f"process without a cluster: {o['direct_s']:.2f} s "
-                 f"({o['vs_direct_per_run_ms']:+.1f} ms per run)")
-    return "\n".join(lines)

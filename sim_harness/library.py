@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from host_tools.outputs import safe_name
+from host_tools.base.outputs import safe_name
 from sim_harness.closedloop import RunInterrupted, run_scenario
 from sim_harness.report import summarize, write_run, write_summary
 from sim_harness.scenario import ScenarioError, load_scenario
@@ -45,9 +45,9 @@ def run_dirs(out_dir, files, scenarios) -> list[Path]:
 
 
 def default_factory(target_name: str):
-    """A factory that opens `target_name` through host_tools.targets.open_target."""
+    """A factory that opens `target_name` through host_tools.link.connect.open_target."""
     def factory():
-        from host_tools.targets import open_target
+        from host_tools.link.connect import open_target
 
         return open_target(target_name)
 
@@ -64,14 +64,14 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     target_factory: a callable returning an open target (default: open `target_name`).
     progress: optional callable progress(done, total, scenario_name), called before each run.
     out_dir: if given, each run's summary.json and log.csv (and plot.png if `plots`) go into
-    out_dir/<scenario name>/ (the name made safe, host_tools.outputs.safe_name); two scenarios
+    out_dir/<scenario name>/ (the name made safe, host_tools.base.outputs.safe_name); two scenarios
     that would share a directory are a ScenarioError before anything flies.
     workers: how many targets fly at once, each in a thread of its own taking the next scenario
     (worth it where the target computes in its own process: the VM, the emulated Pico). The
     first target is opened before the others (the emulated Pico's first start flashes it once).
     Ctrl-C: the runs it stopped are written (partial) and RunInterrupted is raised for the first
     of them, with the rows so far (file order) as its `rows`.
-    reference: check every command against the reference model (host_tools.compare), all the
+    reference: check every command against the reference model (host_tools.reference.compare), all the
     library's runs in one vectorised comparison at the end; a mismatch fails its scenario.
     Row keys: scenario, file, outcome, touchdown_vz_mps, touchdown_vx_mps, est_error_below_100m_m,
     propellant_kg, passed, failures, summary.
@@ -91,7 +91,7 @@ def check_library(directory=None, target_factory=None, progress=None, *, target_
     def open_target():
         target = factory()
         if reference:
-            from host_tools.compare import CheckedTarget
+            from host_tools.reference.compare import CheckedTarget
 
             target = CheckedTarget(target, batch=True)
         with lock:  # a float32 board is compared with the float32 model
@@ -204,7 +204,7 @@ def _row(path: Path, scn, summary: dict) -> dict:
 def _check_reference(checked: list, out_dir, float_bits: int = 64) -> None:
     """Compare all runs with the reference model at once, with the tolerance of the target's
     float size; fold each verdict into its row."""
-    from host_tools.compare import reference_blocks, tolerance_for
+    from host_tools.reference.compare import reference_blocks, tolerance_for
 
     blocks = reference_blocks([run for run, _ in checked], tolerance_for(float_bits))
     for (_, row), block in zip(checked, blocks, strict=True):

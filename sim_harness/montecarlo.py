@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host_tools import outputs
+from host_tools.base import outputs
 from sim_harness.report import _json_safe
 from sim_harness.scenario import Scenario, scenario_to_toml
 
@@ -163,11 +163,11 @@ def run_montecarlo(scenario: Scenario, n: int, seed: int | None = None, target_n
     seed: the campaign's base seed (default: the scenario's). workers: the local cluster's
     workers (default: all cores; ignored with `scheduler`). scheduler: the address of a Dask
     scheduler to fly on instead (e.g. tcp://10.0.0.5:8786). target_factory: a callable returning
-    an open target, pickled to the workers (default: host_tools.targets.open_target(target_name)).
+    an open target, pickled to the workers (default: host_tools.link.connect.open_target(target_name)).
     out_dir: montecarlo.json, montecarlo.png and worst/<name>.toml go there, and each run's result
     into out_dir/runs/ as it comes back; resume: keep the results there of an earlier run of the
     same campaign and fly only the rest. reference: check every command of every run against the
-    reference model (host_tools.compare), in batches of runs on the workers; a run with a
+    reference model (host_tools.reference.compare), in batches of runs on the workers; a run with a
     mismatch fails. Returns the statistics (the content of montecarlo.json).
     """
     from sim_harness.cluster import announce, open_cluster, results_dir, text_hash
@@ -228,13 +228,13 @@ def _statistics(scenario, base_seed, target_name, records, wall, workers, worst)
 
 
 def worst_file(scenario: Scenario, seed: int) -> str:
-    """The file name of run `seed`'s dispersed scenario in worst/ (host_tools.outputs.safe_name)."""
+    """The file name of run `seed`'s dispersed scenario in worst/ (host_tools.base.outputs.safe_name)."""
     return outputs.safe_name(f"{scenario.name}-mc{seed}") + ".toml"
 
 
 def _write(scenario, stats, records, out: Path) -> None:
     """montecarlo.json, worst/*.toml and montecarlo.png, each written atomically. The caller
-    claims `out` first (host_tools.outputs.claim) when other runs may write there."""
+    claims `out` first (host_tools.base.outputs.claim) when other runs may write there."""
     worst_dir = out / "worst"
     try:
         worst_dir.mkdir(parents=True, exist_ok=True)
@@ -301,4 +301,83 @@ def format_stats(stats: dict) -> str:
         + ", ".join(f"{w['seed']} ({w['outcome']}, vz {w['touchdown_vz_mps'] or 0:.2f})"
                     for w in stats["worst"]),
     ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the benchmark (lander bench --campaign)
+
+
+def measure(runs: int = 200, scenario_path=None, target_name: str = "cpython") -> dict:
+    """Campaign throughput on a local cluster of 1 and of 2 worker processes, and the scheduler's
+    cost per run (`lander bench --campaign N`; numbers of the machine: printed, never asserted).
+
+    - `workers_1`, `workers_2`: `runs` dispersed Monte Carlo runs of `scenario_path` (default:
+      the library's nominal-flat) on `target_name` with the reference check, as `montecarlo`
+      flies them: runs per second from the first submission to the last result (`runs_per_s`),
+      the cluster's start (`start_s`) apart; `speedup` is the ratio of the two.
+    - `overhead`: a quarter of the runs (at least 8) on a cluster of one worker process, a task
+      per run (no reference check: the most tasks per run there can be): `per_run_ms` is the
+      wall time per run outside the runs themselves (submitting, scheduling, sending the task and
+      its result, writing nothing), `fraction` that over the time the worker spent flying
+      (`busy_s`); `vs_direct_per_run_ms` compares with the same runs flown in this process with
+      no cluster at all (`direct_s`, measured first: a busy machine moves it).
+    """
+    import time
+
+    from sim_harness.cluster import fly_one, open_cluster
+    from sim_harness.library import builtin_dir, default_factory
+    from sim_harness.scenario import load_scenario
+
+    path = Path(scenario_path) if scenario_path is not None else builtin_dir() / "nominal-flat.toml"
+    scn = load_scenario(path)
+    factory = default_factory(target_name)
+    make = functools.partial(disperse, scn)
+
+    def tasks(n: int, base: int) -> list:
+        return [(make, run_seed(base, i), target_name, f"run {i}", None) for i in range(n)]
+
+    out: dict = {"scenario": scn.name, "target": target_name, "runs": runs}
+    small = tasks(max(8, runs // 4), 2)
+    t0 = time.perf_counter()
+    target = factory()
+    try:
+        for task in small:
+            fly_one(task, target)
+    finally:
+        target.close()
+    direct = time.perf_counter() - t0
+    with open_cluster(1, processes=True) as cl:
+        flight = fly_many(small, factory, cluster=cl, progress=False)
+    n = len(small)
+    out["overhead"] = {"runs": n, "direct_s": direct, "cluster_s": flight.wall_s, "busy_s": flight.busy_s,
+                       "per_run_ms": 1e3 * (flight.wall_s - flight.busy_s) / n,
+                       "fraction": (flight.wall_s - flight.busy_s) / flight.busy_s,
+                       "vs_direct_per_run_ms": 1e3 * (flight.wall_s - direct) / n,
+                       "start_s": cl.started_s}
+    for w in (1, 2):
+        with open_cluster(w, processes=True) as cl:
+            flight = fly_many(tasks(runs, 1), factory, cluster=cl, reference=True, progress=False)
+        out[f"workers_{w}"] = {"runs_per_s": runs / flight.wall_s, "wall_s": flight.wall_s,
+                               "start_s": cl.started_s, "blocks": flight.blocks,
+                               "busy_s_per_run": flight.busy_s / runs}
+    out["speedup"] = out["workers_2"]["runs_per_s"] / out["workers_1"]["runs_per_s"]
+    return out
+
+
+def format_measure(m: dict) -> str:
+    from sim_harness.cluster import BATCH
+
+    o = m["overhead"]
+    lines = [f"campaign throughput: {m['runs']} dispersed runs of {m['scenario']} on {m['target']}, every "
+             f"command checked against the reference model (blocks of up to {BATCH} runs)"]
+    for w in (1, 2):
+        r = m[f"workers_{w}"]
+        lines.append(f"  {w} local worker{'s' if w > 1 else ''}: {r['runs_per_s']:.2f} runs/s "
+                     f"({r['wall_s']:.1f} s, blocks {r['blocks']}, cluster start {r['start_s']:.1f} s)")
+    lines.append(f"  2 workers / 1 worker: {m['speedup']:.2f} x")
+    lines.append(f"scheduler overhead: {o['runs']} runs without the check, a task each, on one worker "
+                 f"process: {o['cluster_s']:.2f} s, of which the worker flew {o['busy_s']:.2f} s: "
+                 f"{o['per_run_ms']:.1f} ms per run ({100 * o['fraction']:.2f} %); the same runs in this "
+                 f"process without a cluster: {o['direct_s']:.2f} s "
+                 f"({o['vs_direct_per_run_ms']:+.1f} ms per run)")
     return "\n".join(lines)

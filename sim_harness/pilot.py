@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 
-from host_tools import wire
+from host_tools.link import wire
 
 _INT_FIELDS = ("t_us", "mode", "radar_health", "radar_reason", "lrf_health", "lrf_reason", "vel_health",
                "vel_reason", "fault_flags", "rx_errors", "frames_rejected", "steps", "step_us", "heap_free",

@@ -34,8 +34,8 @@ MODE_COLOURS = {"standby": "#eeeeee", "braking": "#1e88e5", "approach": "#42a5f5
 
 
 def _save(fig, path) -> None:
-    """Save the figure as PNG, atomically (host_tools.outputs), and close it."""
-    from host_tools import outputs
+    """Save the figure as PNG, atomically (host_tools.base.outputs), and close it."""
+    from host_tools.base import outputs
 
     try:
         with outputs.replacing(path, "wb") as f:

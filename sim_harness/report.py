@@ -14,8 +14,8 @@ import math
 import statistics
 from pathlib import Path
 
-from host_tools import outputs
-from host_tools.telemetry import percentile
+from host_tools.base import outputs
+from host_tools.link.telemetry import percentile
 from sim_harness.closedloop import COLUMNS, RunResult
 from sim_harness.ideal import scenario_ideal_propellant
 
@@ -286,7 +286,7 @@ def _json_safe(obj):
 
 
 def write_summary(summary: dict, path) -> None:
-    """summary.json, written atomically (host_tools.outputs)."""
+    """summary.json, written atomically (host_tools.base.outputs)."""
     outputs.write_text(path, json.dumps(_json_safe(summary), indent=2) + "\n")
 
 
@@ -302,7 +302,7 @@ def write_log_csv(result: RunResult, path) -> None:
 def write_run(result: RunResult, out_dir, *, plot: bool = True) -> dict:
     """Write summary.json, log.csv and plot.png into out_dir (created); returns the summary.
 
-    Each file is written atomically. The caller claims out_dir first (host_tools.outputs.claim)
+    Each file is written atomically. The caller claims out_dir first (host_tools.base.outputs.claim)
     when other runs may write there at the same time."""
     out = Path(out_dir)
     try:

@@ -346,7 +346,7 @@ def check_seed(seed: int, what: str = "seed") -> int:
 
 def check_name(name: str) -> str:
     """A scenario name: a label of at most MAX_NAME_CHARS printable characters, not a path
-    (runs/<name>/ is made of it, through host_tools.outputs.safe_name). ValueError otherwise."""
+    (runs/<name>/ is made of it, through host_tools.base.outputs.safe_name). ValueError otherwise."""
     if not name.strip():
         raise ValueError("must not be empty")
     if len(name) > MAX_NAME_CHARS:

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from host_tools.identity import build_image
-from host_tools.targets import load_firmware
-from host_tools.vm import run_script
+from host_tools.link.identity import build_image
+from host_tools.link.targets import load_firmware
+from host_tools.link.vm import run_script
 
 
 @lru_cache(maxsize=1)

@@ -73,7 +73,7 @@ def test_dispersed_run_with_a_noisier_radar_lands_without_a_false_alarm():
     # rose to 3.16 over the old limit of 3 and the radar was rejected 1.5 m above the ground
     from pathlib import Path
 
-    from host_tools.targets import CPythonTarget
+    from host_tools.link.targets import CPythonTarget
     from sim_harness.closedloop import run_scenario
     from sim_harness.montecarlo import disperse
     from sim_harness.report import summarize
@@ -104,7 +104,7 @@ def test_dispersed_runs_over_rough_ground_turning_high_up_keep_both_altimeters(t
     #   rate failed while the range finder's passed, and it was outvoted (decision 0012)
     from pathlib import Path
 
-    from host_tools.targets import open_target
+    from host_tools.link.connect import open_target
     from sim_harness.closedloop import run_scenario
     from sim_harness.montecarlo import disperse
     from sim_harness.report import summarize
@@ -132,7 +132,7 @@ def test_dispersed_runs_over_rough_ground_keep_a_range_finder_that_scatters_less
     # it, rejected/noisy (decision 0016)
     from pathlib import Path
 
-    from host_tools.targets import open_target
+    from host_tools.link.connect import open_target
     from sim_harness.closedloop import run_scenario
     from sim_harness.montecarlo import disperse
     from sim_harness.report import summarize

@@ -130,7 +130,7 @@ def test_a_range_finder_drifting_off_fast_is_outvoted_whatever_its_clipped_scatt
     # gate and enter the noise test clipped at GATE^2, so its scatter in metres reads below the
     # healthy radar's; judged by it (decision 0016 without its guard) it was kept, fused
     # down-weighted, outvoted the radar as disagree and took the estimate 650 m low: crashed
-    from host_tools.targets import open_target
+    from host_tools.link.connect import open_target
     from sim_harness.campaign import build_case
     from sim_harness.closedloop import run_scenario
     from sim_harness.report import summarize

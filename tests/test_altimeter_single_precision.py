@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from host_tools.binary32 import Binary32Transport
+from host_tools.link.binary32 import Binary32Transport
 
 
 def test_the_kinematic_check_restarts_at_the_sample_time_in_binary32():

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from host_tools.paths import ROOT
-from host_tools.telemetry import percentile, summarize_step_telemetry
-from host_tools.wire import Command
+from host_tools.base.paths import ROOT
+from host_tools.link.telemetry import percentile, summarize_step_telemetry
+from host_tools.link.wire import Command
 
 
 @pytest.mark.vm

@@ -1,6 +1,6 @@
 """A fuzz test of the command line: random scenario files and option values.
 
-Whatever the input, `lander` (host_tools.cli.main, in this interpreter to be quick) returns 0,
+Whatever the input, `lander` (host_tools.commands.cli.main, in this interpreter to be quick) returns 0,
 1 or 2, never lets an exception escape (no traceback, no `internal error`), says exit 2 in one
 line on stderr, and writes nothing outside its output directory: no file beside it, no claim
 file or temporary file left behind. Runs fly on the cpython target for a second at most.
@@ -21,8 +21,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from host_tools import outputs, wire
-from host_tools.cli import main
+from host_tools.base import outputs
+from host_tools.commands.cli import main
+from host_tools.link import wire
 
 EXAMPLES = int(os.environ.get("LANDER_CLI_FUZZ_EXAMPLES", "300"))
 

@@ -1,6 +1,6 @@
 """Every input is checked where it enters: exit 2 and one line on stderr, never a traceback.
 
-Run in this interpreter (host_tools.cli.main) to be quick; `internal error` is what main says
+Run in this interpreter (host_tools.commands.cli.main) to be quick; `internal error` is what main says
 when an exception escapes a command, so it must never appear either.
 """
 
@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from host_tools import wire
-from host_tools.cli import main
+from host_tools.commands.cli import main
+from host_tools.link import wire
 
 GOOD = """name = "probe"
 seed = 3
@@ -118,7 +118,7 @@ def test_a_thrust_too_small_to_compute_an_ideal_burn_is_no_traceback(work):
 @pytest.fixture
 def silent_port(monkeypatch):
     """A pseudo-terminal with nothing behind it (its far end open, saying nothing)."""
-    from host_tools import serial_link
+    from host_tools.link import serial_link
 
     for name, value in (("HELLO_TIMEOUT", 0.2), ("BOOT_TIMEOUT", 0.3), ("RESET_TIMEOUT", 0.3),
                         ("SILENT_BOOT_S", 0.3), ("BOOT_ESCAPE_WAIT", 0.0)):
@@ -167,7 +167,7 @@ def test_a_recording_with_sensor_frames_still_replays(work):
 
 def test_a_serial_board_flies_with_one_worker_unless_told_otherwise():
     # the default of --workers is every core; on a serial board it is one
-    from host_tools import runs
+    from host_tools.commands import runs
 
     assert runs.workers(None, "serial:/dev/ttyACM0", 100) == 1
     assert runs.workers(None, "vm", 1) == 1 and runs.workers(3, "vm", 100) == 3

@@ -253,7 +253,7 @@ class FailingTarget:
     seeds: list = []
 
     def __init__(self):
-        from host_tools.targets import open_target
+        from host_tools.link.connect import open_target
 
         self.target = open_target("cpython")
         self.seed = None

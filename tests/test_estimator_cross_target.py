@@ -8,7 +8,7 @@ import estimator_sim as sim
 import pytest
 from fw import firmware_image, import_firmware
 
-from host_tools.vm import run_script
+from host_tools.link.vm import run_script
 
 import_firmware()
 from flight.estimator import Estimator  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import wire
-from host_tools.identity import build_image, hash_of_dir
-from host_tools.paths import BOARDS, FIRMWARE
+from host_tools.base.paths import BOARDS, FIRMWARE
+from host_tools.link import wire
+from host_tools.link.identity import build_image, hash_of_dir
 
 FLIGHT = sorted((FIRMWARE / "flight").glob("*.py"))
 ALL_FIRMWARE = [FIRMWARE / "main.py", *FLIGHT, *sorted(BOARDS.glob("*.py"))]
@@ -78,7 +78,7 @@ def test_the_vm_runs_the_firmware_compiled_to_mpy(tmp_path):
               + wire.encode_init(wire.Init(2, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0,
                                            340.0, 1600.0, 310.0, 0.1, 0.15))
               + wire.encode_sensor(wire.Sensor(3, 20_000, 1.62, 0.0, 0.0, 2950.0, 0.0, 3)))
-    r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=frames,
+    r = subprocess.run([sys.executable, "-m", "host_tools.link.vm", str(image)], input=frames,
                        capture_output=True, timeout=60)
     replies = wire.Deframer().feed(r.stdout)
     # THEN the loop announces itself (IDENT, SEQ 0), answers all three, and its identity is the
@@ -99,7 +99,7 @@ def test_the_vm_answers_a_resent_frame_again_without_stepping_twice(tmp_path):
     frame = wire.encode_sensor(wire.Sensor(2, 20_000, 1.62, 0.0, 0.0, 2950.0, 0.0, 3))
     stream = (wire.encode_init(init) + frame + frame
               + wire.encode_sensor(wire.Sensor(3, 40_000, 1.62, 0.0, 0.0, 2949.0, 0.0, 3)))
-    r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=stream,
+    r = subprocess.run([sys.executable, "-m", "host_tools.link.vm", str(image)], input=stream,
                        capture_output=True, timeout=60)
     commands = [f for f in wire.Deframer().feed(r.stdout) if f[0] == wire.COMMAND]
     # THEN the resend gets the same answer, and the firmware stepped once for it

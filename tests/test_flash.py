@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from host_tools.paths import ROOT
+from host_tools.base.paths import ROOT
 
 
 def lander(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -10,8 +10,8 @@ import tomllib
 import numpy as np
 import pytest
 
-from host_tools import model_loop, wire
-from sim_harness import montecarlo
+from host_tools.link import wire
+from sim_harness import model_loop, montecarlo
 from sim_harness.closedloop import COLUMNS, make_init, run_scenario
 from sim_harness.library import builtin_dir
 from sim_harness.pilot import TruthPilot

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from host_tools.paths import SCENARIOS
+from host_tools.base.paths import SCENARIOS
 
 
 def check(target: str, out) -> subprocess.CompletedProcess:
@@ -50,7 +50,7 @@ def test_a_float32_target_is_checked_against_the_float32_model(tmp_path):
     # every scenario failed on float32 rounding at its first step)
     import shutil
 
-    from host_tools.targets import CPythonTarget
+    from host_tools.link.targets import CPythonTarget
     from sim_harness.library import check_library
 
     lib = tmp_path / "lib"
@@ -101,7 +101,7 @@ def test_two_workers_fly_the_library_as_one_does(tmp_path):
     import shutil
     import threading
 
-    from host_tools.targets import CPythonTarget
+    from host_tools.link.targets import CPythonTarget
     from sim_harness.library import check_library
 
     lib = tmp_path / "lib"

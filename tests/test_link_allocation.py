@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from fw import run_in_vm
 
-from host_tools import wire
-from host_tools.bench import canned_stream
+from host_tools.commands.bench import canned_stream
+from host_tools.link import wire
 
 # [bytes] per frame: the decoded SENSOR frame's time, inertial and attitude readings (a tuple
 # of four, 24 bytes, and three floats, 16 bytes each) and, for three CRCs in four, the

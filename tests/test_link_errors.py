@@ -14,9 +14,9 @@ import struct
 import tomllib
 import zlib
 
-from host_tools import wire
-from host_tools.compare import CheckedTarget
-from host_tools.targets import CPythonTarget
+from host_tools.link import wire
+from host_tools.link.targets import CPythonTarget
+from host_tools.reference.compare import CheckedTarget
 from sim_harness.closedloop import run_scenario
 from sim_harness.library import builtin_dir
 from sim_harness.report import summarize, write_run
@@ -109,8 +109,8 @@ def test_a_quiet_link_reports_no_errors():
 def _stale_run(stale_at: int):
     """A replayed session on the cpython target in which frame `stale_at` repeats the time of
     the frame before it (the firmware must refuse it unanswered and count it)."""
-    from host_tools import recording
-    from host_tools.cmd_replay import replay_sessions
+    from host_tools.commands.cmd_replay import replay_sessions
+    from host_tools.link import recording
 
     s = dataclasses.replace(load_scenario(builtin_dir() / "nominal-flat.toml"), duration_s=1.0)
     target = CPythonTarget()
@@ -140,7 +140,7 @@ def _stale_run(stale_at: int):
 
 
 def test_a_refused_frame_counted_by_the_firmware_agrees_with_the_model():
-    from host_tools.compare import DOUBLE, compare_runs
+    from host_tools.reference.compare import DOUBLE, compare_runs
 
     run = _stale_run(stale_at=10)
     assert run.commands[10] is None
@@ -150,7 +150,7 @@ def test_a_refused_frame_counted_by_the_firmware_agrees_with_the_model():
 
 
 def test_a_firmware_that_fails_to_count_a_frame_it_refused_is_still_a_mismatch():
-    from host_tools.compare import DOUBLE, compare_runs
+    from host_tools.reference.compare import DOUBLE, compare_runs
 
     run = _stale_run(stale_at=10)
     for c in run.commands[11:]:  # the firmware "forgets" the frame it refused

@@ -19,8 +19,9 @@ from fw import import_firmware
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_tools import wire
-from host_tools.targets import HostBoard, load_firmware, open_target
+from host_tools.link import wire
+from host_tools.link.connect import open_target
+from host_tools.link.targets import HostBoard, load_firmware
 
 EXAMPLES = int(os.environ.get("LANDER_FUZZ_EXAMPLES", "6000"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -181,7 +182,7 @@ def test_a_resent_frame_gets_the_same_answer_and_is_not_stepped_twice():
 
 
 def test_a_lost_answer_is_recovered_by_resending_the_frame():
-    from host_tools.targets import CPythonTarget, InProcessTransport
+    from host_tools.link.targets import CPythonTarget, InProcessTransport
 
     class LosesOneAnswer(InProcessTransport):
         lost = False

@@ -20,8 +20,8 @@ from fw import hears_ctrl_c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from host_tools import outputs
-from host_tools.paths import ROOT
+from host_tools.base import outputs
+from host_tools.base.paths import ROOT
 
 SCENARIO = """name = {name}
 seed = 3
@@ -149,7 +149,7 @@ def test_check_and_montecarlo_claim_their_directories_too(tmp_path):
 
 def test_the_claim_of_a_killed_run_does_not_outlive_it(tmp_path):
     out = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", f"from host_tools import outputs; import time; "
+    holder = subprocess.Popen([sys.executable, "-c", f"from host_tools.base import outputs; import time; "
                                f"c = outputs.claim({str(out)!r}); print('ok', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

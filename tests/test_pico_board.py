@@ -2,7 +2,7 @@
 
 With LANDER_PORT set these tests run against the board on that port (docs/hardware.md);
 otherwise against the emulated Pico (MicroPython's own RPI_PICO image in rp2040js,
-host_tools/pico_emu.py), which CI always runs. Without the image they are skipped on a
+host_tools/link/pico_emu.py), which CI always runs. Without the image they are skipped on a
 desk and fail in CI (the image is in ../shared/rp2 there).
 """
 
@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from host_tools import wire
-from host_tools.paths import ROOT, SCENARIOS
-from host_tools.serial_link import SerialTarget
+from host_tools.base.paths import ROOT, SCENARIOS
+from host_tools.link import wire
+from host_tools.link.serial_link import SerialTarget
 
 # the tests on the shared board run on one worker (group "pico"); those that start an emulated
 # Pico of their own may run beside them (group "pico-emu")
@@ -42,14 +42,14 @@ def lander(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 def nominal_init() -> wire.Init:
     """The prior of a braking descent from 3000 m (bench's canned stream)."""
-    from host_tools.bench import canned_stream
+    from host_tools.commands.bench import canned_stream
 
     return canned_stream(1)[0]
 
 
 def need_image() -> None:
-    from host_tools.errors import UsageError
-    from host_tools.pico_emu import image_files, node_command
+    from host_tools.base.errors import UsageError
+    from host_tools.link.pico_emu import image_files, node_command
 
     try:
         image_files()
@@ -190,7 +190,7 @@ def test_a_nominal_descent_agrees_with_the_float32_model_at_every_step(port, tmp
     assert summary["steps"] > 4000 and 0 < step_us["median"] <= step_us["p99"] <= step_us["max"]
     # AND the collection's schedule keeps the free heap above its floor all the way down
     # (docs/boards.md): the board's heap probes, as its COMMAND frames carry them
-    from host_tools import recording
+    from host_tools.link import recording
 
     heap = [c.heap_free for c in recording.read_commands(tmp_path / recording.COMMANDS_FILE)]
     assert len(set(heap)) > 5 and min(heap) >= 100_000
@@ -241,8 +241,8 @@ def test_a_fault_scenario_on_the_pico_emu_target_agrees_with_the_float32_model(t
 def test_a_run_stopped_by_sigterm_writes_its_log_and_leaves_no_emulator_behind(tmp_path):
     import signal
 
-    from host_tools import outputs
-    from host_tools.pico_emu import cached_flash_image
+    from host_tools.base import outputs
+    from host_tools.link.pico_emu import cached_flash_image
     from sim_harness.scenario import scenario_to_toml
 
     need_image()
@@ -286,7 +286,7 @@ def test_bench_on_the_emulated_pico_reports_sane_numbers():
 
 
 def _flying_pico_emu():
-    from host_tools.targets import open_target
+    from host_tools.link.connect import open_target
 
     target = open_target("pico-emu")
     assert target.init(nominal_init())
@@ -296,7 +296,7 @@ def _flying_pico_emu():
 
 @own_emulator
 def test_an_emulator_that_dies_mid_run_is_a_clear_target_error():
-    from host_tools.targets import TargetError
+    from host_tools.link.targets import TargetError
 
     need_image()
     target = _flying_pico_emu()
@@ -313,7 +313,7 @@ def test_an_emulator_that_dies_mid_run_is_a_clear_target_error():
 
 @own_emulator
 def test_a_board_reset_mid_run_is_noticed_and_the_board_flies_again():
-    from host_tools.targets import TargetError
+    from host_tools.link.targets import TargetError
 
     need_image()
     target = _flying_pico_emu()

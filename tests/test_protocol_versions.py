@@ -16,10 +16,11 @@ import threading
 import pytest
 from fw import import_firmware
 
-from host_tools import cli, runs, wire
-from host_tools.errors import ProtocolMismatch
-from host_tools.recording import RecordingError, read_sessions
-from host_tools.targets import HostBoard, Target, Transport, load_firmware
+from host_tools.base.errors import ProtocolMismatch
+from host_tools.commands import cli, runs
+from host_tools.link import wire
+from host_tools.link.recording import RecordingError, read_sessions
+from host_tools.link.targets import HostBoard, Target, Transport, load_firmware
 
 PRIOR = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0,
                   1600.0, 310.0, 0.1, 0.15)
@@ -151,7 +152,7 @@ def test_a_board_of_version_1_is_named_for_reflashing_not_reset(old_board, capsy
 
 
 def test_flash_can_stop_the_loop_of_a_version_1_firmware(old_board):
-    from host_tools.serial_link import SerialTarget
+    from host_tools.link.serial_link import SerialTarget
 
     # GIVEN a board running a loop of protocol 1 WHEN lander flash stops it
     with SerialTarget(old_board.path, start_loop=False) as target:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from test_targets import PRIOR, canned_frames
 
-from host_tools import wire
-from host_tools.compare import CheckedTarget
-from host_tools.paths import FIRMWARE, SCENARIOS
-from host_tools.targets import CPythonTarget
+from host_tools.base.paths import FIRMWARE, SCENARIOS
+from host_tools.link import wire
+from host_tools.link.targets import CPythonTarget
+from host_tools.reference.compare import CheckedTarget
 
 
 def perturbed_firmware(tmp_path: Path, file: str, pattern: str, replacement: str) -> Path:

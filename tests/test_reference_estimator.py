@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_targets import PRIOR
 
-from host_tools import reference as ref
-from host_tools import wire
+from host_tools.link import wire
+from host_tools.reference import model as ref
 
 
 def _model_with_random_covariance(n, seed=0):

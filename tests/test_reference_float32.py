@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from test_targets import PRIOR, canned_frames
 
-from host_tools import wire
-from host_tools.binary32 import Binary32Target, rewrite_source
-from host_tools.compare import SINGLE, CheckedTarget
+from host_tools.link import wire
+from host_tools.link.binary32 import Binary32Target, rewrite_source
+from host_tools.reference.compare import SINGLE, CheckedTarget
 
 
 def test_the_rewrite_makes_every_float_literal_single_precision():

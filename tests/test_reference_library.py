@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host_tools import wire
-from host_tools.compare import SINGLE, CheckedTarget
-from host_tools.paths import SCENARIOS
+from host_tools.base.paths import SCENARIOS
+from host_tools.link import wire
+from host_tools.reference.compare import SINGLE, CheckedTarget
 
 
 def _fly_checked(target, name):
@@ -30,7 +30,7 @@ def _fly_checked(target, name):
 def test_the_vm_agrees_with_the_model_through_the_crater_rim_faults():
     # GIVEN the firmware in the MicroPython VM flying crater-rim-2023 (terrain steps of a crater
     # rim, the altimeters disagreeing, the cross-check's votes and health changes)
-    from host_tools.targets import VMTarget
+    from host_tools.link.targets import VMTarget
 
     checked = _fly_checked(VMTarget(), "crater-rim-2023")
     result = checked.result()
@@ -44,8 +44,8 @@ def test_the_vm_agrees_with_the_model_through_the_crater_rim_faults():
 
 @pytest.mark.slow
 def test_the_emulated_pico_flies_a_nominal_descent_inside_the_single_tolerance():
-    # GIVEN the firmware computing in binary32 (host_tools.binary32) in closed loop on nominal-flat
-    from host_tools.binary32 import Binary32Target
+    # GIVEN the firmware computing in binary32 (host_tools.link.binary32) in closed loop on nominal-flat
+    from host_tools.link.binary32 import Binary32Target
 
     checked = _fly_checked(Binary32Target(), "nominal-flat")
     # WHEN compared with the float32 model
@@ -60,7 +60,7 @@ def test_the_emulated_pico_flies_a_nominal_descent_inside_the_single_tolerance()
 @pytest.mark.slow
 def test_a_thousand_dispersed_descents_fly_with_the_model_in_the_loop():
     # GIVEN 1,000 dispersed nominal descents, the vectorised model as the flight core
-    from host_tools.model_loop import model_throughput
+    from sim_harness.model_loop import model_throughput
 
     r = model_throughput(1000)
     # THEN all are flown (with the real estimator) and they land; how fast is the bench's to

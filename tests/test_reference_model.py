@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from test_targets import PRIOR, canned_frames
 
-from host_tools import reference as ref
-from host_tools.compare import SINGLE
-from host_tools.model_loop import fly_dispersed
-from host_tools.paths import SCENARIOS
+from host_tools.base.paths import SCENARIOS
+from host_tools.reference import model as ref
+from host_tools.reference.compare import SINGLE
+from sim_harness.model_loop import fly_dispersed
 
 
 def _scalar_margin(t_left, v, sig):
@@ -97,7 +97,7 @@ def test_single_precision_model_stays_within_the_single_tolerance_of_the_double_
     d64 = _canned_outputs(np.float64)
     d32 = _canned_outputs(np.float32)
     # THEN the continuous fields agree within the Pico tolerance until a decision flips
-    from host_tools.compare import FIELD_SCALE
+    from host_tools.reference.compare import FIELD_SCALE
 
     for a, b in zip(d64, d32, strict=True):
         if a["mode"][0] != b["mode"][0]:
@@ -135,7 +135,7 @@ def test_invariants_hold_over_dispersed_flights(flights):
                         | {"where": np.ones(self.n, bool) if where is None else where.copy()})
             return out
 
-    import host_tools.model_loop as ml
+    import sim_harness.model_loop as ml
 
     orig = ml.ReferenceModel
     ml.ReferenceModel = Spy

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from test_targets import PRIOR, canned_frames
 
-from host_tools import recording, wire
-from host_tools.cli import main
-from host_tools.targets import CPythonTarget
+from host_tools.commands.cli import main
+from host_tools.link import recording, wire
+from host_tools.link.targets import CPythonTarget
 
 
 def record_session(directory, n=50, firmware_dir=None):
@@ -83,7 +83,7 @@ def test_a_test_ratio_is_allowed_the_cancellation_of_its_innovation_and_no_more(
     # firmware, 0.0521118297 in the model, 2.5e-8 of itself, above the plain bound (1e-9)
     import numpy as np
 
-    from host_tools.compare import DOUBLE
+    from host_tools.reference.compare import DOUBLE
     t, m = np.array([0.05211182839932409]), np.array([0.05211182972458254])
     plain = DOUBLE.bound("lrf_test_ratio", t, m)
     assert abs(t - m)[0] > plain[0]
@@ -102,7 +102,7 @@ def test_the_throttle_is_allowed_what_its_speed_reference_carries_and_no_more():
     # 0.8075820761 in the model, 2.0e-9 apart, above the plain bound (1.8e-9)
     import numpy as np
 
-    from host_tools.compare import DOUBLE, SINGLE
+    from host_tools.reference.compare import DOUBLE, SINGLE
     t, m = np.array([0.8075820780990718]), np.array([0.8075820760626351])
     plain = DOUBLE.bound("throttle", t, m)
     assert abs(t - m)[0] > plain[0]

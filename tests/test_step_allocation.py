@@ -12,7 +12,7 @@ import estimator_sim as sim
 import pytest
 from fw import run_in_vm
 
-from host_tools import wire
+from host_tools.link import wire
 
 # [bytes] mean over a nominal descent of what FlightCore.step allocates (the VM's floats are
 # 16 bytes, as a Pico's heap blocks). The Pico's budget is 2048 per step; the flight core

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from host_tools import wire
-from host_tools.identity import build_image, content_hash, hash_of_dir, image_sources
-from host_tools.targets import open_target
+from host_tools.link import wire
+from host_tools.link.connect import open_target
+from host_tools.link.identity import build_image, content_hash, hash_of_dir, image_sources
 
 PRIOR = wire.Init(0, 0, 3000.0, 50.0, -40.0, 1.0, 20.0, 1.0, 0.0, 3000.0, 540.0, 340.0,
                   1600.0, 310.0, 0.1, 0.15)
@@ -97,8 +97,8 @@ def test_exit_frame_returns_the_vm_from_its_loop(tmp_path):
 def test_a_noflight_file_keeps_the_loop_from_starting(tmp_path):
     image = build_image("virtual", tmp_path / "img")
     (image / "noflight").write_text("")
-    r = subprocess.run([sys.executable, "-m", "host_tools.vm", str(image)], input=wire.frame(wire.HELLO, 1),
-                       capture_output=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "host_tools.link.vm", str(image)],
+                       input=wire.frame(wire.HELLO, 1), capture_output=True, timeout=60)
     assert r.returncode == 0 and r.stdout == b""
 
 
@@ -130,8 +130,8 @@ def test_the_cpython_target_names_a_firmware_exception_at_once(tmp_path):
     import shutil
     import time
 
-    from host_tools.paths import FIRMWARE
-    from host_tools.targets import CPythonTarget, TargetError
+    from host_tools.base.paths import FIRMWARE
+    from host_tools.link.targets import CPythonTarget, TargetError
 
     copy = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, copy)

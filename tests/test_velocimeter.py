@@ -15,7 +15,7 @@ import sys
 import pytest
 from fw import run_in_cpython, run_in_vm
 
-from host_tools.paths import SCENARIOS
+from host_tools.base.paths import SCENARIOS
 
 START_S = 40.0  # [s] every fault scenario's fault starts here
 
@@ -444,7 +444,7 @@ def test_a_unit_found_at_fault_is_judged_against_an_inertial_vx_it_did_not_drag(
     # filter's vx 0.6 m/s off. Nothing else measures vx: had vx_ins been pulled toward that
     # vx, the unit, reading right again near the ground, would be rejected against it, and the
     # lander would touch down 1.01 m/s across
-    from host_tools.targets import open_target
+    from host_tools.link.connect import open_target
     from sim_harness.campaign import build_case
     from sim_harness.closedloop import run_scenario
     from sim_harness.report import summarize

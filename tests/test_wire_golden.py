@@ -10,7 +10,7 @@ import zlib
 import pytest
 from fw import import_firmware, run_in_vm
 
-from host_tools import wire
+from host_tools.link import wire
 
 SENSOR_HEX = (
     "a55a2503070087d6120000002040000000be0000803e0090bb440078bb440700001942000012420f155a112f")
