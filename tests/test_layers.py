@@ -11,8 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 600
 # modules still over MAX_LINES, each with its line count today: the list may only shrink
-OVER_LIMIT = {"host_tools/reference/model.py": 1442, "sim_harness/campaign.py": 845,
-              "sim_harness/scenario.py": 601}
+OVER_LIMIT = {"sim_harness/campaign.py": 845, "sim_harness/scenario.py": 601}
 MODULES = sorted(str(f.relative_to(ROOT)) for top in ("host_tools", "sim_harness")
                  for f in (ROOT / top).rglob("*.py"))
 

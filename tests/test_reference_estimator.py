@@ -11,6 +11,8 @@ import pytest
 from test_targets import PRIOR
 
 from host_tools.link import wire
+from host_tools.reference import common, guidance
+from host_tools.reference import estimator as est
 from host_tools.reference import model as ref
 
 
@@ -47,8 +49,8 @@ def test_the_prediction_is_F_P_Ft_plus_the_documented_process_noise(dt, pitch):
     ax = -(2.0 - 0.0) * np.sin(pitch)  # f_lateral 0, bias 0
     vx = vx_before + ax * dt
     for i in range(n):
-        q = np.diag([ref.SLOPE ** 2 * (vx[i] ** 2 + p_vx_before[i]) * ref.SLOPE_TIME * dt + q_sweep[i],
-                     ref.ACC_PSD ** 2 * dt, 0.0, ref.BIAS_RW ** 2 * dt])
+        q = np.diag([est.SLOPE ** 2 * (vx[i] ** 2 + p_vx_before[i]) * est.SLOPE_TIME * dt + q_sweep[i],
+                     est.ACC_PSD ** 2 * dt, 0.0, est.BIAS_RW ** 2 * dt])
         expected = f @ p[i] @ f.T + q
         got = model.P[:, :, i]
         assert np.allclose(got, expected, rtol=1e-13, atol=1e-13 * np.abs(expected).max())
@@ -72,7 +74,7 @@ def test_the_fusion_is_the_scalar_kalman_update_with_the_variance_floor():
         x = x0[i] + k * nu[i] if where[i] else x0[i]
         pp = p[i] - np.outer(k, p[i][0, :]) if where[i] else p[i]
         d = np.diag(pp).copy()
-        np.fill_diagonal(pp, np.maximum(d, ref.MIN_VAR) if where[i] else d)
+        np.fill_diagonal(pp, np.maximum(d, est.MIN_VAR) if where[i] else d)
         got_x = np.array([model.h[i], model.vz[i], model.z[i], model.b[i]])
         assert np.allclose(got_x, x, rtol=1e-13, atol=1e-12)
         assert np.allclose(model.P[:, :, i], pp, rtol=1e-12, atol=1e-12)
@@ -98,7 +100,7 @@ def _stream(n, radar=None, lrf=None, z0=2000.0, vz=-20.0):
             if v is not None:
                 flags |= wire.LRF_VALID | wire.LRF_NEW
                 lr = v
-        frames.append(wire.Sensor(0, i * 20_000, ref.G_MOON, 0.0, 0.0, rr, lr, flags))
+        frames.append(wire.Sensor(0, i * 20_000, common.G_MOON, 0.0, 0.0, rr, lr, flags))
     return frames
 
 
@@ -126,7 +128,7 @@ def test_both_altimeters_in_agreement_become_ok_after_three_samples_and_aid():
     assert _named(outs[5 * 3 - 2], "radar") == ("not_acquired", "no_data")
     assert _named(outs[5 * 3 - 1], "radar") == ("ok", "none")
     assert _named(outs[-1], "lrf") == ("ok", "none")
-    assert outs[-1]["mode"] != ref.MODE_ALTITUDE_UNKNOWN
+    assert outs[-1]["mode"] != guidance.MODE_ALTITUDE_UNKNOWN
     assert outs[-1]["agl_sigma"] < 1.0
 
 

@@ -10,6 +10,7 @@ import pytest
 from test_targets import PRIOR, canned_frames
 
 from host_tools.base.paths import SCENARIOS
+from host_tools.reference import guidance
 from host_tools.reference import model as ref
 from host_tools.reference.compare import SINGLE
 from sim_harness.model_loop import fly_dispersed
@@ -28,18 +29,18 @@ def _scalar_margin(t_left, v, sig):
 @pytest.mark.parametrize("sig", [0.1, 1.0, 7.0, 300.0])
 def test_the_margin_is_the_documented_piecewise_function_and_continuous(t_left, sig):
     # GIVEN a grid of hover times and height sigmas WHEN margin is computed vectorised
-    got = ref.margin(np.array([t_left]), np.array([0.8]), np.array([sig]))[0]
+    got = guidance.margin(np.array([t_left]), np.array([0.8]), np.array([sig]))[0]
     # THEN it equals the scalar reading of docs/algorithms.md section 4, step 4
     assert got == pytest.approx(_scalar_margin(t_left, 0.8, sig), rel=1e-15, abs=0)
     # and it has no jump: a nudge of t_left moves it by at most the slope times the nudge
     eps = 1e-6
-    nudged = ref.margin(np.array([t_left + eps]), np.array([0.8]), np.array([sig]))[0]
+    nudged = guidance.margin(np.array([t_left + eps]), np.array([0.8]), np.array([sig]))[0]
     assert abs(nudged - got) <= 0.8 * eps / (2 * sig) + 1e-12
 
 
 def test_atan1_is_within_its_documented_error_of_atan():
     r = np.linspace(-1.0, 1.0, 20001)
-    assert np.max(np.abs(ref.atan1(r) - np.arctan(r))) < 0.0016
+    assert np.max(np.abs(guidance.atan1(r) - np.arctan(r))) < 0.0016
 
 
 @pytest.mark.parametrize("dt", [0.0, 0.001, 0.02, 0.3, 5.0])
@@ -47,7 +48,7 @@ def test_atan1_is_within_its_documented_error_of_atan():
 def test_lag_is_the_pade_weight_clipped_at_one(dt, tau):
     d = 2.0 * tau + dt
     expected = 1.0 if d <= 0.0 else min(1.0, 2.0 * dt / d)
-    assert ref.lag(np.array([dt]), np.array([tau]))[0] == expected
+    assert guidance.lag(np.array([dt]), np.array([tau]))[0] == expected
 
 
 def _canned_outputs(dtype, n_frames=400):
@@ -150,7 +151,7 @@ def test_invariants_hold_over_dispersed_flights(flights):
         # THEN the throttle is 0 or within [u_min, 1]
         assert np.all((u == 0.0) | ((u >= u_min[w] - 1e-12) & (u <= 1.0))), u
         # the tilt never exceeds THETA_HIGH
-        assert np.all(np.abs(s["pitch_cmd"][w]) <= ref.THETA_HIGH + 1e-12)
+        assert np.all(np.abs(s["pitch_cmd"][w]) <= guidance.THETA_HIGH + 1e-12)
         # the mass never rises and never falls below the dry mass
         assert np.all(s["mass"][w] >= dry[w] - 1e-9)
         # the sigmas are non-negative and finite
@@ -163,6 +164,6 @@ def test_invariants_hold_over_dispersed_flights(flights):
             # (it moves at a cycle, by U_RATE times the cycle's interval, 0.1 s at 50 Hz)
             lit = both & (prev["throttle"] > 0) & (s["throttle"] > 0)
             assert np.all(np.abs(s["throttle"][lit] - prev["throttle"][lit])
-                          <= ref.U_RATE * ref.DT_RATE_MAX + 1e-12)
+                          <= guidance.U_RATE * guidance.DT_RATE_MAX + 1e-12)
         prev = s
     assert math.isfinite(seen[-1]["mass"][0])

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from host_tools.link import wire
-from host_tools.reference.model import FLOAT_FIELDS, G_MOON, GATE, SENSOR_KEYS, ReferenceModel, priors_from
+from host_tools.reference.altimeter import GATE
+from host_tools.reference.common import G_MOON
+from host_tools.reference.model import FLOAT_FIELDS, SENSOR_KEYS, ReferenceModel, priors_from
 
 # The natural size of each float field: the absolute floor of its tolerance is a multiple of it.
 FIELD_SCALE = {
