@@ -561,31 +561,26 @@ def scenario_to_toml(s: Scenario) -> str:
     lines = [f"name = {_toml(s.name)}", f"description = {_toml(s.description)}", f"seed = {s.seed}",
              f"duration_s = {s.duration_s!r}", f"control_rate_hz = {s.control_rate_hz!r}", ""]
 
-    def table(header, obj):
-        lines.append(f"[{header}]")
+    def table(header, obj):  # header: "[name]", or "[[fault]]" for one of an array of tables
+        lines.append(header)
         for f in dataclasses.fields(obj):
             v = getattr(obj, f.name)
             if v is not None:
                 lines.append(f"{f.name} = {_toml(v)}")
         lines.append("")
 
-    table("initial", s.initial)
-    table("knowledge", s.knowledge)
+    table("[initial]", s.initial)
+    table("[knowledge]", s.knowledge)
     pairs = ", ".join(f"[{x!r}, {h!r}]" for x, h in zip(s.terrain.xs, s.terrain.hs, strict=True))
     lines += ["[terrain]", f"profile = [{pairs}]", ""]
-    table("vehicle", s.vehicle)
+    table("[vehicle]", s.vehicle)
     for name in SENSOR_NAMES:
         if name == "velocimeter" and s.sensors.velocimeter == Velocimeter():
             continue  # none fitted, as a file without the table says
-        table(f"sensors.{name}", getattr(s.sensors, name))
+        table(f"[sensors.{name}]", getattr(s.sensors, name))
     for f in s.faults:
-        lines.append("[[fault]]")
-        for fl in dataclasses.fields(f):
-            v = getattr(f, fl.name)
-            if v is not None:
-                lines.append(f"{fl.name} = {_toml(v)}")
-        lines.append("")
-    table("expect", s.expect)
+        table("[[fault]]", f)
+    table("[expect]", s.expect)
     return "\n".join(lines)
 
 

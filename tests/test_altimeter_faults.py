@@ -131,7 +131,7 @@ def test_a_range_finder_drifting_off_fast_is_outvoted_whatever_its_clipped_scatt
     # healthy radar's; judged by it (decision 0016 without its guard) it was kept, fused
     # down-weighted, outvoted the radar as disagree and took the estimate 650 m low: crashed
     from host_tools.link.connect import open_target
-    from sim_harness.campaign import build_case
+    from sim_harness.campaign_cases import build_case
     from sim_harness.closedloop import run_scenario
     from sim_harness.report import summarize
 

@@ -10,16 +10,15 @@ import sys
 
 import pytest
 
-from sim_harness import campaign
-from sim_harness.campaign import (
+from sim_harness import campaign, campaign_cases
+from sim_harness.campaign import run_campaign, screen
+from sim_harness.campaign_cases import (
     CLASSES,
     SOFT,
     TERRAINS,
     build_case,
     draw_faults,
     fault_labels,
-    run_campaign,
-    screen,
 )
 from sim_harness.scenario import load_scenario, scenario_to_toml
 
@@ -216,7 +215,7 @@ def test_the_flown_campaign_without_the_option_has_no_velocimeter_keys(flown):
 
 def test_with_the_velocimeter_every_kind_beam_and_range_is_drawn():
     # given 1200 cases drawn with the option
-    r = campaign.VELOCIMETER_FAULT_RANGES
+    r = campaign_cases.VELOCIMETER_FAULT_RANGES
     seen = set()
     vel_cases = 0
     for i in range(1200):
@@ -225,7 +224,7 @@ def test_with_the_velocimeter_every_kind_beam_and_range_is_drawn():
         vel = [f for f in faults if f.sensor == "velocimeter"]
         # then a case is of the velocimeter class exactly when it has a velocimeter fault (one),
         # and every other case keeps the faults it has without the option
-        assert (cls == campaign.VELOCIMETER_CLASS) == bool(vel) and len(vel) <= 1
+        assert (cls == campaign_cases.VELOCIMETER_CLASS) == bool(vel) and len(vel) <= 1
         if not vel:
             assert (cls, faults) == plain
             continue
@@ -243,8 +242,8 @@ def test_with_the_velocimeter_every_kind_beam_and_range_is_drawn():
         elif f.kind == "scale":
             assert 0.9 - 1e-9 <= f.value <= 1.1 + 1e-9 and not 0.98 + 1e-9 < f.value < 1.02 - 1e-9
     # every kind on beam A, beam B and the whole unit; about a quarter of the cases
-    assert seen == {(k, b) for k in campaign.VELOCIMETER_KINDS for b in ("a", "b", None)}
-    assert abs(vel_cases / 1200 - campaign.VELOCIMETER_P) < 0.04
+    assert seen == {(k, b) for k in campaign_cases.VELOCIMETER_KINDS for b in ("a", "b", None)}
+    assert abs(vel_cases / 1200 - campaign_cases.VELOCIMETER_P) < 0.04
 
 
 def test_a_velocimeter_case_is_fitted_and_written_back_equal():
@@ -253,7 +252,7 @@ def test_a_velocimeter_case_is_fitted_and_written_back_equal():
     from sim_harness.scenario import parse_scenario
 
     # given a velocimeter-class case of seed 3
-    i = next(i for i in range(50) if draw_faults(SEED, i, 100.0, True)[0] == campaign.VELOCIMETER_CLASS)
+    i = next(i for i in range(50) if draw_faults(SEED, i, 100.0, True)[0] == campaign_cases.VELOCIMETER_CLASS)
     case = build_case((SEED, i, 100.0, True))
     plain = build_case((SEED, i, 100.0))
     # then it is fitted (its calibration dispersed), the rest of its start is the plain case's

@@ -445,7 +445,7 @@ def test_a_unit_found_at_fault_is_judged_against_an_inertial_vx_it_did_not_drag(
     # vx, the unit, reading right again near the ground, would be rejected against it, and the
     # lander would touch down 1.01 m/s across
     from host_tools.link.connect import open_target
-    from sim_harness.campaign import build_case
+    from sim_harness.campaign_cases import build_case
     from sim_harness.closedloop import run_scenario
     from sim_harness.report import summarize
 
