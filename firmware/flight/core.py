@@ -12,21 +12,20 @@
 from micropython import const
 
 from flight import wire
+from flight.common import (
+    FAULT_ATTITUDE,
+    FAULT_ATTITUDE_DISTRUSTED,
+    FAULT_IMU,
+    FAULT_LINK_GAP,
+    FAULT_RANGE_VALUE,
+    FAULT_TIME_STEP,
+    FAULT_VELOCITY_VALUE,
+    LRF_BAD,
+    RADAR_BAD,
+    finite,
+)
 from flight.estimator import Estimator
 from flight.guidance import Guidance
-
-# core-only flag bits passed to the estimator beside the frame's own bits
-RADAR_BAD = const(32)  # a radar value arrived but was not a usable number
-LRF_BAD = const(64)
-
-# fault_flags of the COMMAND frame
-FAULT_IMU = const(1)
-FAULT_ATTITUDE = const(2)
-FAULT_RANGE_VALUE = const(4)
-FAULT_TIME_STEP = const(8)
-FAULT_LINK_GAP = const(16)
-FAULT_ATTITUDE_DISTRUSTED = const(32)  # the reading disagrees with the modelled attitude
-FAULT_VELOCITY_VALUE = const(64)
 
 _MAX_SPECIFIC_FORCE = 50.0  # [m/s^2] beyond any thrust this vehicle makes: a corrupt reading
 _MIN_SPECIFIC_FORCE = -_MAX_SPECIFIC_FORCE  # (a negated name would be a new float at every use)
@@ -70,11 +69,6 @@ class CycleClock:
         self.last_us = t_us
         self._sum_us = 0
         return True
-
-
-def finite(x):
-    # True for a number that is neither NaN nor infinite (no math.isfinite needed)
-    return x - x == 0.0
 
 
 class Prior:

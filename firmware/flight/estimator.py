@@ -22,12 +22,10 @@ from micropython import const
 
 from flight import wire
 from flight.altimeter import ACT_FUSE, ACT_RESET, FAILED, NOT_ACQUIRED, REJECTED, SLOPE, SLOPE2, Altimeter
+from flight.common import G_MOON, LRF_BAD, RADAR_BAD
 from flight.fmath import cos_of, sin
 from flight.velocimeter import Velocimeter
 
-G_MOON = 1.62  # [m/s^2]
-RADAR_BAD = 32  # core.RADAR_BAD (core imports this module: no import back)
-LRF_BAD = 64  # core.LRF_BAD
 _NEW = wire.RADAR_NEW | wire.LRF_NEW  # the new-sample bits of a frame
 
 _ACC_PSD = 0.01  # [m/s^2/sqrt(Hz)] vertical acceleration noise (IMU noise and attitude error)

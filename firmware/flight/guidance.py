@@ -9,6 +9,7 @@
 # modelled pitch only when that pitch moves.
 import math
 
+from flight.common import DT_RATE_MAX, FAULT_ATTITUDE, G_MOON, finite
 from flight.fmath import cos
 from flight.modes import (
     H_TERMINAL,
@@ -19,7 +20,7 @@ from flight.modes import (
     MODE_TOUCHDOWN,
     Modes,
 )
-from flight.throttle import G_MOON, Throttle, engine_gain
+from flight.throttle import Throttle, engine_gain
 
 _K_SIGMA = 3.0  # [1] braking uses the height agl - _K_SIGMA * agl_sigma
 _V_TERM = 0.8  # [m/s] final descent rate with a trusted altimeter
@@ -42,28 +43,18 @@ _THETA_HIGH = 0.6  # [rad] tilt limit at and above _H_THETA_HIGH
 _H_THETA_LOW = 10.0  # [m] low-end height
 _H_THETA_HIGH = 300.0  # [m]
 _PITCH_RATE = 0.3  # [rad/s] largest change of the pitch command per second
-_DT_RATE_MAX = 0.1  # [s] longest step credited to the pitch rate limit
 _PITCH_TAU = 0.5  # [s] attitude response time constant (vehicle model)
 _PITCH_RATE_VEH = 0.35  # [rad/s] attitude rate limit (vehicle model)
 _ATT_LIMIT = 0.02  # [rad] the attitude reading is off the modelled attitude beyond this ...
 _NEG_ATT_LIMIT = -_ATT_LIMIT
 _ATT_OFF_N = 2  # [cycles] ... at this many cycles in a row: it is not believed
 _ATT_BACK_N = 10  # [cycles] within the limit this many cycles in a row: believed again
-_FAULT_ATTITUDE = 2  # core's fault bit: the attitude reading was not a valid number
 _BIG = 100000.0  # [m], [m/s] inputs are clamped to +-_BIG
 _NEG_BIG = -_BIG
 _NEG_K_X = -_K_X
 _THETA_SPAN = _THETA_HIGH - _THETA_LOW  # [rad]
 _H_SPAN = _H_THETA_HIGH - _H_THETA_LOW  # [m]
 _TWO_K_SIGMA = 2.0 * _K_SIGMA  # [1]
-_INF = float("inf")
-_NEG_INF = -_INF
-_FAULT_LINK_GAP = 16
-
-
-def finite(x):
-    # neither NaN (which fails every comparison) nor infinite
-    return _NEG_INF < x < _INF
 
 
 def clamp(x, lo, hi):
@@ -153,8 +144,8 @@ class Guidance:
         self._pitch_move = _PITCH_RATE_VEH * dt
         self._neg_pitch_move = -self._pitch_move
         h = dt
-        if h > _DT_RATE_MAX:
-            h = _DT_RATE_MAX
+        if h > DT_RATE_MAX:
+            h = DT_RATE_MAX
         self._pitch_step = _PITCH_RATE * h
 
     def _check_attitude(self, pitch, invalid):
@@ -213,7 +204,7 @@ class Guidance:
         self._read(est)
         if dt != self._dt:
             self._set_dt(dt)
-        invalid = faults & _FAULT_ATTITUDE
+        invalid = faults & FAULT_ATTITUDE
         if self._first:
             self._first = False
             if not invalid:

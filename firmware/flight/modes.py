@@ -6,6 +6,8 @@
 # docs/algorithms.md section 5 is the specification.
 from micropython import const
 
+from flight.common import FAULT_LINK_GAP
+
 MODE_STANDBY = const(0)
 MODE_BRAKING = const(1)
 MODE_APPROACH = const(2)
@@ -15,7 +17,6 @@ MODE_ALTITUDE_UNKNOWN = const(5)
 MODE_LOW_PROPELLANT = const(6)
 MODE_LINK_LOST = const(7)
 
-_FAULT_LINK_GAP = const(16)  # core's fault bit: frames stopped for more than 0.5 s
 _BIG = 100000.0  # [m] the low end of the height before the first cycle
 
 H_TERMINAL = 5.0  # [m] low-end height where the constant-rate descent begins
@@ -94,7 +95,7 @@ class Modes:
         elif k_fit < K_LOW_PROP:
             self.low_prop = True
 
-        if faults & _FAULT_LINK_GAP:
+        if faults & FAULT_LINK_GAP:
             self.link_until = t_s + _T_LINK_RECOVER
         if t_s < self.link_until:
             self.mode = MODE_LINK_LOST

@@ -11,14 +11,14 @@
 # Every float result is a new heap object on a board: the terms that depend on dt alone are
 # computed when dt changes (every step at a steady frame rate has the same dt).
 
-G_MOON = 1.62  # [m/s^2]
+from flight.common import DT_RATE_MAX, G_MOON
+
 G0 = 9.80665  # [m/s^2] standard gravity of the Isp definition
 _K_V = 1.0  # [1/s] proportional gain on the vertical speed error
 _K_I = 0.1  # [1/s^2] integral gain on the vertical speed error
 _I_MAX = 0.5  # [m/s^2] bound of the integral term
 _NEG_I_MAX = -_I_MAX  # (a negated name would be a new float at every use)
 _U_RATE = 1.5  # [1/s] largest change of a lit engine's throttle command per second
-_DT_RATE_MAX = 0.1  # [s] longest step credited to the rate limit (a link gap is no licence)
 
 
 def engine_gain(dt, tau):
@@ -69,8 +69,8 @@ class Throttle:
         self._dt = dt
         self._k_engine = engine_gain(dt, self.tau)
         h = dt
-        if h > _DT_RATE_MAX:
-            h = _DT_RATE_MAX
+        if h > DT_RATE_MAX:
+            h = DT_RATE_MAX
         self._du = _U_RATE * h
 
     def burn(self, dt):
