@@ -84,15 +84,18 @@ def test_a_range_finder_noisier_than_its_model_but_calmer_than_the_radar_is_kept
 # its last 20 samples were inside its gate (a whole scatter), or one of its last 19 was not
 # (a clipped scatter, which says nothing against the other)
 NOISE_VOTE_SNIPPET = """
-from flight.altimeter import Altimeter, OK
+from flight.altimeter import Altimeter, OK, Unit
 from flight.velocimeter import Velocimeter
 vel = Velocimeter()
 vel.reset()
 out = {}
+def unit(valid_bit, new_bit, bad_bit):
+    return Unit(valid_bit=valid_bit, new_bit=new_bit, bad_bit=bad_bit, noise_m=0.5, noise_fraction=0.0,
+                cal_m=0.0, cal_fraction=0.0, min_range=1.0, max_range=5000.0)
 for name, other_var, n_gate in (("blunter other", 20.0, 19), ("sharper other", 1.0, 19),
                                 ("blunter other, clipped scatter", 20.0, 18)):
-    a = Altimeter(1, 2, 4, 0.5, 0.0, 0.0, 0.0, 1.0, 5000.0)
-    o = Altimeter(8, 16, 32, 0.5, 0.0, 0.0, 0.0, 1.0, 5000.0)
+    a = Altimeter(unit(1, 2, 4))
+    o = Altimeter(unit(8, 16, 32))
     t_s = 10.0
     a.health = OK
     a.noise = 4.5

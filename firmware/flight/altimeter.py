@@ -90,10 +90,14 @@ _PITCH_SIGMA = 0.003  # [rad] attitude error assumed in the slant-to-vertical co
 _MARGIN_FRACTION = 0.03  # [1] of the range window: readings near its edges may be missing
 _NEVER = -1.0e9  # [s] time stamp of "never"
 MAX_WAITING = const(8)  # [samples] held until judged (a newer one replaces the last beyond)
+_ALONE = const(-1)  # _vote's answer for a fault no other source outvotes: judged on its own
 
 
-class Altimeter:
-    def __init__(self, valid_bit, new_bit, bad_bit, noise_m, noise_fraction, cal_m,
+class Unit:
+    # what one altimeter is (docs/algorithms.md section 3): its bits in a frame's flags (valid,
+    # new, and core's bad bit), its noise, the calibration errors a healthy unit may carry, its
+    # range window; given by name, read once when its Altimeter is made
+    def __init__(self, *, valid_bit, new_bit, bad_bit, noise_m, noise_fraction, cal_m,
                  cal_fraction, min_range, max_range):
         self.valid_bit = valid_bit
         self.new_bit = new_bit
@@ -104,7 +108,21 @@ class Altimeter:
         self.cal_fraction = cal_fraction  # [1] 1-sigma calibration scale error of a healthy unit
         self.min_range = min_range  # [m] no valid reading below
         self.max_range = max_range  # [m] no valid reading above
-        self.edge = _MARGIN_FRACTION * max_range  # [m] readings this near the window's edges may be missing
+
+
+class Altimeter:
+    def __init__(self, unit):
+        # the unit's parameters are copied: the hot paths read them as this object's own
+        self.valid_bit = unit.valid_bit
+        self.new_bit = unit.new_bit
+        self.bad_bit = unit.bad_bit
+        self.noise_m = unit.noise_m
+        self.noise_fraction = unit.noise_fraction
+        self.cal_m = unit.cal_m
+        self.cal_fraction = unit.cal_fraction
+        self.min_range = unit.min_range
+        self.max_range = unit.max_range
+        self.edge = _MARGIN_FRACTION * unit.max_range  # [m] readings this near an edge may be missing
         # the samples waiting to be judged: slant range [m], the sine and cosine of the
         # frame's attitude, its time [us] since INIT (preallocated: a frame only stores
         # references)
@@ -249,6 +267,7 @@ class Altimeter:
         if self.bad_seen:
             self.bad_seen = False
             self.t_bad = t_s
+        # validity: no sample, or one outside the range window, is judged as missing data
         if i < 0:
             self._no_sample(t_s, h, c, p_hh)
             return ACT_NONE
@@ -289,8 +308,9 @@ class Altimeter:
         self.noise += _K_TEST * (min(_GATE2, d * d) - self.noise)
         self.mean += _K_TEST * (max(_NEG_GATE, min(_GATE, x)) - self.mean)
 
-        # stuck: the reading stops varying while the vehicle moves
-        if abs(rng - self.frozen) <= _STUCK_BAND * sig:
+        # consistency: stuck, then the gate (outside it: an outlier or a terrain step), then
+        # inside it the kinematic, noise and mean tests
+        if abs(rng - self.frozen) <= _STUCK_BAND * sig:  # stuck: the reading stops varying
             self.n_same += 1
         else:
             self.frozen = rng
@@ -302,79 +322,27 @@ class Altimeter:
             self.n_pass = 0
             self.n_step = 0
             return ACT_NONE
-
         if ratio > 1.0:
             self.n_gate = 0
             return self._outlier(t_s, nu, r_var, hm, travel, v_var, other, vel)
         self.n_step = 0
         self.n_gate += 1
         self._kinematic(t_s, hm - travel, r_var, v_var)
+        fault = self._tests(t_s, rng, c, s_sigma, other)
 
-        # inside the gate: the mean (kinematic) and noise tests, and the vote
-        fault = NONE
-        if self.noise > _NOISE_LIMIT:
-            fault = NOISY
-        elif self.rate_ratio > 1.0:
-            fault = RATE
-            if self._common_mode(t_s, other):
-                fault = NONE
-                self.doubt = True
-        elif (self.mean > _MEAN_LIMIT or self.mean < _NEG_MEAN_LIMIT) \
-                and abs(self.mean) > self._mean_limit(rng, c, s_sigma, other):
-            fault = DISAGREE
+        # the fusion decision: a fault is voted on; off against an exact inertial velocity
+        # only, withheld while the other altimeter is looking (never rejected for it)
         if fault != NONE:
-            # the other altimeter and inertial motion agree, this one does not: outvoted;
-            # but a rate fault against a blunter rate test (the other's noise is larger), or
-            # seen through a shorter window than the other's (a faster sample rate, or a
-            # window still opening), is only withheld: that the other passes then says nothing
-            # against this one, which sees the same terrain (a turn's moves both readings, and
-            # a longer window averages it away). Likewise a noise fault whose scatter, in
-            # metres, is no larger than the other's: it is fused, down-weighted (alone, below);
-            # but only a whole scatter counts: one with recent samples beyond the gate, clipped,
-            # reads low (a unit drifting off fast would keep its vote)
-            if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
-                    and (fault != NOISY or self.n_gate < _SCATTER_N
-                         or self.noise * s_var > other.noise * other.innov_var):
-                self.n_pass = 0
-                if fault == RATE and (other.rate_var > self.rate_var
-                                      or self.t_fast - self.t_slow < other.t_fast - other.t_slow):
-                    if self.health == OK or self.health == SUSPECT:
-                        self._set(SUSPECT, RATE)
-                    return ACT_NONE
-                # diverged: first outvoted by the mean test; kept while rejected, unless its
-                # rate too is off against inertial motion
-                if self.health != REJECTED:
-                    self.diverged = fault == DISAGREE
-                    self.t_div = t_s
-                    self.d_div = -nu
-                elif fault == RATE:
-                    self.diverged = False
-                self._set(REJECTED, fault)
-                return ACT_NONE
-            if fault == RATE and self.t_fast - self.t_slow >= _VOTE_LAG \
-                    and vel.outvotes(t_s, self.rate, self.rate_var0, v_var):
-                # the velocimeter agrees with inertial motion, this unit does not (seen through
-                # a window long enough to vote with: a young one follows the terrain's detail)
-                self.n_pass = 0
-                self.diverged = False
-                self.vel_out = True
-                self._set(REJECTED, RATE)
-                return ACT_NONE
-            # alone: it is the best there is; fused, down-weighted if noisy
-            if fault == NOISY:
-                self.r_scale = self.noise
-                if self.health == OK or self.health == SUSPECT:
-                    self._set(SUSPECT, NOISY)
-                    return ACT_FUSE
-            else:
-                self.doubt = True
+            act = self._vote(t_s, fault, s_var, v_var, other, vel)
+            if act != _ALONE:
+                return act
         elif not self.doubt and self.rate_ratio0 > 1.0 and other.in_view(t_s):
-            # off against inertial motion only if the inertial velocity were exact: withheld
-            # while the other altimeter is looking, never rejected for it
             self.n_pass = 0
             if self.health == OK or self.health == SUSPECT:
                 self._set(SUSPECT, RATE)
             return ACT_NONE
+
+        # health: fused while ok; back to ok after _RECOVER_N good samples in a row
         self.n_pass += 1
         if self.health == OK:
             return ACT_FUSE
@@ -382,6 +350,70 @@ class Altimeter:
             self._set(OK, NONE)
             return ACT_FUSE
         return ACT_NONE
+
+    def _tests(self, t_s, rng, c, s_sigma, other):
+        # inside the gate, the first test that fails: noisy, rate (unless both altimeters move
+        # alike against inertial motion: then the inertial data is doubted), disagree (mean)
+        if self.noise > _NOISE_LIMIT:
+            return NOISY
+        if self.rate_ratio > 1.0:
+            if self._common_mode(t_s, other):
+                self.doubt = True
+                return NONE
+            return RATE
+        if (self.mean > _MEAN_LIMIT or self.mean < _NEG_MEAN_LIMIT) \
+                and abs(self.mean) > self._mean_limit(rng, c, s_sigma, other):
+            return DISAGREE
+        return NONE
+
+    def _vote(self, t_s, fault, s_var, v_var, other, vel):
+        # a fault found inside the gate: outvoted, withheld, or (alone) _ALONE to go on to the
+        # health step. The other altimeter and inertial motion agree, this one does not:
+        # outvoted; but a rate fault against a blunter rate test (the other's noise is larger),
+        # or seen through a shorter window than the other's (a faster sample rate, or a window
+        # still opening), is only withheld: that the other passes then says nothing against
+        # this one, which sees the same terrain (a turn's moves both readings, and a longer
+        # window averages it away). Likewise a noise fault whose scatter, in metres, is no
+        # larger than the other's: it is fused, down-weighted (alone, below); but only a whole
+        # scatter counts: one with recent samples beyond the gate, clipped, reads low (a unit
+        # drifting off fast would keep its vote)
+        if other.passing(t_s) and (fault != DISAGREE or self.rate_ratio >= other.rate_ratio) \
+                and (fault != NOISY or self.n_gate < _SCATTER_N
+                     or self.noise * s_var > other.noise * other.innov_var):
+            self.n_pass = 0
+            if fault == RATE and (other.rate_var > self.rate_var
+                                  or self.t_fast - self.t_slow < other.t_fast - other.t_slow):
+                if self.health == OK or self.health == SUSPECT:
+                    self._set(SUSPECT, RATE)
+                return ACT_NONE
+            # diverged: first outvoted by the mean test; kept while rejected, unless its
+            # rate too is off against inertial motion
+            if self.health != REJECTED:
+                self.diverged = fault == DISAGREE
+                self.t_div = t_s
+                self.d_div = -self.innov
+            elif fault == RATE:
+                self.diverged = False
+            self._set(REJECTED, fault)
+            return ACT_NONE
+        if fault == RATE and self.t_fast - self.t_slow >= _VOTE_LAG \
+                and vel.outvotes(t_s, self.rate, self.rate_var0, v_var):
+            # the velocimeter agrees with inertial motion, this unit does not (seen through
+            # a window long enough to vote with: a young one follows the terrain's detail)
+            self.n_pass = 0
+            self.diverged = False
+            self.vel_out = True
+            self._set(REJECTED, RATE)
+            return ACT_NONE
+        # alone: it is the best there is; fused, down-weighted if noisy
+        if fault == NOISY:
+            self.r_scale = self.noise
+            if self.health == OK or self.health == SUSPECT:
+                self._set(SUSPECT, NOISY)
+                return ACT_FUSE
+        else:
+            self.doubt = True
+        return _ALONE
 
     def _common_mode(self, t_s, other):
         # both altimeters move alike against inertial motion (the same sign, the other's rate

@@ -21,7 +21,17 @@ import math
 from micropython import const
 
 from flight import wire
-from flight.altimeter import ACT_FUSE, ACT_RESET, FAILED, NOT_ACQUIRED, REJECTED, SLOPE, SLOPE2, Altimeter
+from flight.altimeter import (
+    ACT_FUSE,
+    ACT_RESET,
+    FAILED,
+    NOT_ACQUIRED,
+    REJECTED,
+    SLOPE,
+    SLOPE2,
+    Altimeter,
+    Unit,
+)
 from flight.common import G_MOON, LRF_BAD, RADAR_BAD
 from flight.fmath import cos_of, sin
 from flight.velocimeter import Velocimeter
@@ -76,12 +86,14 @@ _LRF_MAX_M = 3000.0  # [m]
 
 class Estimator:
     def __init__(self):
-        self.radar = Altimeter(wire.RADAR_VALID, wire.RADAR_NEW, RADAR_BAD, _RADAR_NOISE_M,
-                               _RADAR_NOISE_FRACTION, _RADAR_CAL_M, _RADAR_CAL_FRACTION,
-                               _RADAR_MIN_M, _RADAR_MAX_M)
-        self.lrf = Altimeter(wire.LRF_VALID, wire.LRF_NEW, LRF_BAD, _LRF_NOISE_M,
-                             _LRF_NOISE_FRACTION, _LRF_CAL_M, _LRF_CAL_FRACTION, _LRF_MIN_M,
-                             _LRF_MAX_M)
+        self.radar = Altimeter(Unit(valid_bit=wire.RADAR_VALID, new_bit=wire.RADAR_NEW, bad_bit=RADAR_BAD,
+                                    noise_m=_RADAR_NOISE_M, noise_fraction=_RADAR_NOISE_FRACTION,
+                                    cal_m=_RADAR_CAL_M, cal_fraction=_RADAR_CAL_FRACTION,
+                                    min_range=_RADAR_MIN_M, max_range=_RADAR_MAX_M))
+        self.lrf = Altimeter(Unit(valid_bit=wire.LRF_VALID, new_bit=wire.LRF_NEW, bad_bit=LRF_BAD,
+                                  noise_m=_LRF_NOISE_M, noise_fraction=_LRF_NOISE_FRACTION,
+                                  cal_m=_LRF_CAL_M, cal_fraction=_LRF_CAL_FRACTION,
+                                  min_range=_LRF_MIN_M, max_range=_LRF_MAX_M))
         self.vel = Velocimeter()
         self.x = [0.0, 0.0, 0.0, 0.0]  # [m, m/s, m, m/s^2] h, vz, z, accel bias
         self.p = [0.0] * 16  # covariance of x, row-major, symmetric
