@@ -279,10 +279,10 @@ def _fly_block(spec, items) -> list[list]:
             checked.append((len(out) - 1, run))
         _tell_progress(key, index)
     if checked:
-        from host_tools.reference.compare import reference_blocks, tolerance_for
+        from host_tools.reference.compare import check_runs, tolerance_for
 
         t0 = time.perf_counter()
-        blocks = reference_blocks([r for _, r in checked], tolerance_for(bits))
+        blocks = check_runs([r for _, r in checked], tolerance_for(bits)).blocks()
         share = (time.perf_counter() - t0) / len(checked)
         for (pos, _), block in zip(checked, blocks, strict=True):
             entry = out[pos]

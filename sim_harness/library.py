@@ -204,9 +204,9 @@ def _row(path: Path, scn, summary: dict) -> dict:
 def _check_reference(checked: list, out_dir, float_bits: int = 64) -> None:
     """Compare all runs with the reference model at once, with the tolerance of the target's
     float size; fold each verdict into its row."""
-    from host_tools.reference.compare import reference_blocks, tolerance_for
+    from host_tools.reference.compare import check_runs, tolerance_for
 
-    blocks = reference_blocks([run for run, _ in checked], tolerance_for(float_bits))
+    blocks = check_runs([run for run, _ in checked], tolerance_for(float_bits)).blocks()
     for (_, row), block in zip(checked, blocks, strict=True):
         summary = row["summary"]
         summary["reference"] = block

@@ -163,3 +163,31 @@ def test_a_moved_mode_threshold_fails_the_check_in_closed_loop(tmp_path):
     first = result.first_mismatch
     assert first is not None, result.verdict()
     assert first.field in ("mode", "throttle", "pitch_cmd"), first.message
+
+
+def test_a_run_gets_the_same_reference_block_alone_or_among_others(tmp_path):
+    # GIVEN a run that agrees with the model and one whose firmware's filter gain is off
+    good = CheckedTarget(CPythonTarget(), batch=True)
+    bad = CheckedTarget(CPythonTarget(perturbed_firmware(tmp_path, "estimator.py", r"(?m)^_ACC_PSD = 0\.01\b",
+                                                         "_ACC_PSD = 0.0102")), batch=True)
+    for target in (good, bad):
+        try:
+            target.hello()
+            target.init(wire.Init(**PRIOR.__dict__))
+            for f in canned_frames(300):
+                target.step(f)
+        finally:
+            target.close()
+    from host_tools.reference.compare import DOUBLE, check_runs
+
+    runs = [good.runs[0], bad.runs[0]]
+    # WHEN each is checked alone and both together (as sim does one run, and a library or a
+    # campaign's block many) THEN each run's block is the same, keys and values
+    together = check_runs(runs, DOUBLE).blocks()
+    alone = [check_runs([r], DOUBLE).block(0) for r in runs]
+    assert together == alone
+    assert alone[0]["mismatches"] == 0 and alone[0]["steps_compared"] == 300
+    assert alone[1]["mismatches"] == 1 and 0 < alone[1]["steps_compared"] < 300
+    assert alone[1]["first_mismatch"] and alone[1]["max_diff_over_tolerance"] > 1.0
+    assert set(alone[0]) == {"steps_compared", "max_throttle_diff", "mismatches", "tolerance",
+                             "max_diff_over_tolerance", "worst_field", "first_mismatch", "flips", "link"}

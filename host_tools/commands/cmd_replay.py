@@ -19,7 +19,7 @@ import argparse
 from host_tools.base.errors import CheckFailed, UsageError
 from host_tools.commands.runs import path_arg
 from host_tools.link import recording, wire
-from host_tools.reference.compare import DOUBLE, SINGLE, Run, Tolerance, compare_runs, tolerance_for
+from host_tools.reference.compare import DOUBLE, SINGLE, Run, Tolerance, check_runs, tolerance_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,14 +97,14 @@ def run(args: argparse.Namespace) -> int:
             ident = target.hello()
             tol = _tolerance(args.precision, ident.float_bits)
             runs = replay_sessions(target, sessions)
-        result = compare_runs(runs, tol)
+        result = check_runs(runs, tol)
         print(f"target {args.target} ({ident.board}, {ident.float_bits}-bit floats):")
         print("  " + result.verdict().replace("\n", "\n  "))
         if not result.ok:
             failed.append(f"target {args.target}: {result.first_mismatch.message}")  # type: ignore[union-attr]
     if recorded is not None:
         tol = _tolerance(args.precision, 64)
-        result = compare_runs(recorded_runs(sessions, recorded), tol)
+        result = check_runs(recorded_runs(sessions, recorded), tol)
         print(f"recorded commands ({commands_path.name}):")
         print("  " + result.verdict().replace("\n", "\n  "))
         if not result.ok:

@@ -21,8 +21,9 @@ fewer rejections than the frames it was sent and had to refuse (frames_rejected 
 model's) is a mismatch.
 
 Many runs are compared at once (the model is vectorised across runs), so a Monte Carlo batch
-is checked at the model's speed. `CheckedTarget` wraps a target for the closed loop and checks
-what passed through it when asked (`result()`).
+is checked at the model's speed. `check_runs` is the one entry point, for every command, and
+`Result.block(i)` run i's `reference` block of summary.json. `CheckedTarget` wraps a target
+for the closed loop and checks what passed through it when asked (`check_run()`, `result()`).
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ class Result:
     differences: list[Difference] = field(default_factory=list)
     # the link's share of the counters, per run: increments the model does not explain
     link_per_run: list[dict] = field(default_factory=list)
+    # per run: steps_compared, max_throttle_diff, max_diff_over_tolerance, worst_field
+    per_run: list[dict] = field(default_factory=list)
 
     @property
     def link(self) -> dict:
@@ -159,20 +162,26 @@ class Result:
     def ok(self) -> bool:
         return self.mismatches == 0
 
-    def reference_block(self) -> dict:
-        """summary.json's `reference` block (CONTRACT section 4), extended."""
-        first = self.first_mismatch
+    def block(self, i: int) -> dict:
+        """Run i's `reference` block of summary.json (CONTRACT section 4), extended: the same
+        keys whichever command compared it, alone or among many runs."""
+        mine = [d for d in self.differences if d.run == i]
+        mismatches = [d for d in mine if d.kind == "mismatch"]
+        link = self.link_per_run[i] if i < len(self.link_per_run) else {"rx_errors": 0, "frames_rejected": 0}
+        stats = self.per_run[i] if i < len(self.per_run) else {
+            "steps_compared": 0, "max_throttle_diff": 0.0, "max_diff_over_tolerance": 0.0, "worst_field": ""}
         return {
-            "steps_compared": self.steps_compared,
-            "max_throttle_diff": self.max_throttle_diff,
-            "mismatches": self.mismatches,
+            **stats,
+            "mismatches": len(mismatches),
             "tolerance": self.tolerance,
-            "max_diff_over_tolerance": self.max_diff_over_tolerance,
-            "worst_field": self.worst_field,
-            "first_mismatch": first.message if first else None,
-            "flips": [d.message for d in self.flips],
-            "link": self.link,
+            "first_mismatch": mismatches[0].message if mismatches else None,
+            "flips": [d.message for d in mine if d.kind == "flip"],
+            "link": {**link, "runs_with_errors": int(any(link.values()))},
         }
+
+    def blocks(self) -> list[dict]:
+        """Every run's `reference` block, in the order of the runs."""
+        return [self.block(i) for i in range(self.runs)]
 
     def verdict(self) -> str:
         head = (f"reference ({self.tolerance}): {self.steps_compared} steps compared over {self.runs} "
@@ -220,7 +229,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
 
     track: record each step's decision nearest its threshold, so that a difference caused by
     a decision within rounding is reported as a flip; without it every difference is a
-    mismatch (see compare_batch, which tracks only the runs that differ).
+    mismatch (see check_runs, which tracks only the runs that differ).
     """
     res = Result(tolerance=tol.name, runs=len(runs))
     if not runs:
@@ -268,6 +277,10 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
     near_val = np.zeros(nr)
     near_thr = np.zeros(nr)
     near_margin = np.full(nr, np.inf)
+    run_steps = np.zeros(nr, dtype=np.int64)  # per run, as res's totals
+    run_throttle = np.zeros(nr)
+    run_ratio = np.zeros(nr)
+    run_worst = [""] * nr
     for k in range(kmax):
         where = alive & (k < lengths)
         if not where.any():
@@ -321,9 +334,13 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 if rmax > res.max_diff_over_tolerance:
                     res.max_diff_over_tolerance = rmax
                     res.worst_field = name
+                for i in np.flatnonzero(r_ > run_ratio):
+                    run_worst[i] = name
+                run_ratio = np.maximum(run_ratio, r_)
                 if name == "throttle":
                     dd = np.where(both & np.isfinite(d), d, 0.0)
                     res.max_throttle_diff = max(res.max_throttle_diff, float(dd.max()))
+                    run_throttle = np.maximum(run_throttle, dd)
                 ratio_max = max(ratio_max, rmax)
                 diff_bad = both & ~ok
             else:
@@ -331,6 +348,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
             for i in np.flatnonzero(diff_bad):
                 first_fields.setdefault(int(i), name)
         res.steps_compared += int(both.sum())
+        run_steps += both
         for i in sorted(set(np.flatnonzero(bad).tolist()) | set(first_fields)):
             r = runs[i]
             frame = r.sensors[k]
@@ -362,6 +380,9 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 msg = f"{lab}step {k + 1} (t_us {frame.t_us}): {what}; frame: {describe_frame(frame)}"
                 res.differences.append(Difference("mismatch", i, k + 1, msg, name, tv, mv, frame))
     res.link_per_run = [{name: int(link[name][i]) for name in COUNTER_FIELDS} for i in range(nr)]
+    res.per_run = [{"steps_compared": int(run_steps[i]), "max_throttle_diff": float(run_throttle[i]),
+                    "max_diff_over_tolerance": float(run_ratio[i]), "worst_field": run_worst[i]}
+                   for i in range(nr)]
     return res
 
 
@@ -421,16 +442,19 @@ class CheckedTarget:
             return {"steps_compared": 0, "max_throttle_diff": 0.0, "mismatches": 0}
         run = self.runs.pop()
         tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
-        return compare_batch([run], tol).reference_block()
+        return check_runs([run], tol).block(0)
 
     def result(self, tol: Tolerance | None = None) -> Result:
         if tol is None:
             tol = tolerance_for(int(getattr(self.target, "float_bits", 64) or 64))
-        return compare_runs(self.runs, tol)
+        return check_runs(self.runs, tol)
 
 
-def compare_batch(runs: list[Run], tol: Tolerance = DOUBLE) -> Result:
-    """compare_runs for many runs at the least cost.
+def check_runs(runs: list[Run], tol: Tolerance = DOUBLE) -> Result:
+    """The reference check: every command of every run against the model, one Result (its
+    `block(i)` is run i's `reference` block). Every command that checks runs comes here: `sim`
+    (CheckedTarget.check_run), `check` (the library), `montecarlo` and `campaign` (the
+    cluster's blocks of runs) and `replay`.
 
     The model's cost is per step, nearly whatever the number of runs, so a library or a
     campaign is compared at once. Recording the decisions nearest their thresholds costs a
@@ -449,25 +473,3 @@ def compare_batch(runs: list[Run], tol: Tolerance = DOUBLE) -> Result:
     first.differences = sorted(kept, key=lambda d: (d.run, d.step))
     first.mismatches = sum(1 for d in first.differences if d.kind == "mismatch")
     return first
-
-
-def reference_blocks(runs: list[Run], tol: Tolerance = DOUBLE) -> list[dict]:
-    """summary.json's `reference` block of each run, from one comparison of them all."""
-    result = compare_batch(runs, tol)
-    blocks = []
-    for i, run in enumerate(runs):
-        mine = [d for d in result.differences if d.run == i]
-        mismatches = [d for d in mine if d.kind == "mismatch"]
-        answered = sum(1 for c in run.commands if c is not None)
-        compared = min(answered, mine[0].step - 1) if mine else answered
-        blocks.append({
-            "steps_compared": compared,
-            "max_throttle_diff": result.max_throttle_diff,  # over the whole batch
-            "mismatches": len(mismatches),
-            "tolerance": result.tolerance,
-            "first_mismatch": mismatches[0].message if mismatches else None,
-            "flips": [d.message for d in mine if d.kind == "flip"],
-            "link": ({**result.link_per_run[i], "runs_with_errors": int(any(result.link_per_run[i].values()))}
-                     if i < len(result.link_per_run) else None),
-        })
-    return blocks
