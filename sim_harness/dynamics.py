@@ -28,6 +28,9 @@ Plain Python floats and `math` throughout: this runs once per control step.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
 
 from sim_harness.scenario import Vehicle
 
@@ -228,3 +231,114 @@ def judge_touchdown(vz: float, vx: float, pitch: float, vehicle: Vehicle) -> str
             and abs(pitch) <= vehicle.max_touchdown_pitch_rad):
         return "landed"
     return "crashed"
+
+
+# ---------------------------------------------------------------- n runs at once (the model in the loop)
+
+
+@dataclass
+class Fleet:
+    """Per-run constants, arrays of shape (n,)."""
+
+    dry: np.ndarray
+    tmax: np.ndarray
+    ve: np.ndarray
+    umin: np.ndarray
+    tau_e: np.ndarray
+    tau_p: np.ndarray
+    rate_p: np.ndarray
+    max_pitch: np.ndarray
+    g: np.ndarray
+    td_vz: np.ndarray
+    td_vx: np.ndarray
+    td_pitch: np.ndarray
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([float(v) for v in values])
+
+
+class VecDynamics:
+    """sim_harness.dynamics for n runs at once (closed forms over a step, Simpson's rule)."""
+
+    def __init__(self, scenarios) -> None:
+        v = [s.vehicle for s in scenarios]
+        ini = [s.initial for s in scenarios]
+        self.p = Fleet(
+            dry=_arr(x.dry_mass_kg for x in v), tmax=_arr(x.max_thrust_n for x in v),
+            ve=_arr(x.isp_s * x.g0_mps2 for x in v), umin=_arr(x.min_throttle for x in v),
+            tau_e=_arr(x.engine_time_constant_s for x in v), tau_p=_arr(x.pitch_time_constant_s for x in v),
+            rate_p=_arr(x.pitch_rate_limit_radps for x in v), max_pitch=_arr(x.max_pitch_rad for x in v),
+            g=_arr(x.gravity_mps2 for x in v), td_vz=_arr(x.max_touchdown_vertical_mps for x in v),
+            td_vx=_arr(x.max_touchdown_horizontal_mps for x in v),
+            td_pitch=_arr(x.max_touchdown_pitch_rad for x in v))
+        self.x = _arr(i.downrange_m for i in ini)
+        self.z = _arr(i.altitude_m for i in ini)
+        self.vx = _arr(i.horizontal_speed_mps for i in ini)
+        self.vz = _arr(i.vertical_speed_mps for i in ini)
+        self.prop = _arr(s.propellant_kg for s in scenarios)
+        self.thrust = np.where(self.prop > 0, _arr(i.throttle for i in ini) * self.p.tmax, 0.0)
+        self.pitch = _arr(i.pitch_rad for i in ini)
+        self.u = _arr(i.throttle for i in ini)
+        self.pitch_cmd = self.pitch.copy()
+        self.f_mean = np.zeros_like(self.x)  # [m/s^2] mean T/m over the last step (the IMU's truth)
+
+    @property
+    def mass(self) -> np.ndarray:
+        return self.p.dry + self.prop
+
+    def set_command(self, throttle: np.ndarray, pitch_cmd: np.ndarray) -> None:
+        p = self.p
+        u = np.where(np.isnan(throttle) | (throttle <= 0.0), 0.0, np.clip(throttle, p.umin, 1.0))
+        self.u = u
+        keep = np.isnan(pitch_cmd)
+        self.pitch_cmd = np.where(keep, self.pitch_cmd, np.clip(pitch_cmd, -p.max_pitch, p.max_pitch))
+
+    def _pitch_after(self, t: float) -> np.ndarray:
+        p = self.p
+        th = self.pitch
+        e = self.pitch_cmd - th
+        knee = p.rate_p * p.tau_p
+        t_up = (e - knee) / p.rate_p
+        t_dn = (-e - knee) / p.rate_p
+        exp_ = np.exp
+        up = np.where(t >= t_up, self.pitch_cmd - knee * exp_(-np.maximum(t - t_up, 0.0) / p.tau_p),
+                      th + p.rate_p * t)
+        dn = np.where(t >= t_dn, self.pitch_cmd + knee * exp_(-np.maximum(t - t_dn, 0.0) / p.tau_p),
+                      th - p.rate_p * t)
+        mid = self.pitch_cmd - e * exp_(-t / p.tau_p)
+        return np.where(e > knee, up, np.where(e < -knee, dn, mid))
+
+    def step(self, h: float, active: np.ndarray) -> None:
+        p = self.p
+        tc = np.where(self.prop > 0.0, self.u * p.tmax, 0.0)
+        t0 = self.thrust
+        e_mid = np.exp(-0.5 * h / p.tau_e)
+        e_end = e_mid * e_mid
+        tm = tc + (t0 - tc) * e_mid
+        t1 = tc + (t0 - tc) * e_end
+        i_mid = tc * 0.5 * h + (t0 - tc) * p.tau_e * (1.0 - e_mid)
+        i_end = tc * h + (t0 - tc) * p.tau_e * (1.0 - e_end)
+        m0 = p.dry + self.prop
+        mm = m0 - i_mid / p.ve
+        m1 = m0 - i_end / p.ve
+        th0 = self.pitch
+        thm = self._pitch_after(0.5 * h)
+        th1 = self._pitch_after(h)
+        f0, fm, f1 = t0 / m0, tm / mm, t1 / m1
+        ax0, az0 = -f0 * np.sin(th0), f0 * np.cos(th0) - p.g
+        axm, azm = -fm * np.sin(thm), fm * np.cos(thm) - p.g
+        ax1, az1 = -f1 * np.sin(th1), f1 * np.cos(th1) - p.g
+        h6 = h / 6.0
+        hh6 = h * h6
+        a = active
+        self.x = np.where(a, self.x + h * self.vx + hh6 * (ax0 + 2.0 * axm), self.x)
+        self.z = np.where(a, self.z + h * self.vz + hh6 * (az0 + 2.0 * azm), self.z)
+        self.vx = np.where(a, self.vx + h6 * (ax0 + 4.0 * axm + ax1), self.vx)
+        self.vz = np.where(a, self.vz + h6 * (az0 + 4.0 * azm + az1), self.vz)
+        prop = self.prop - i_end / p.ve
+        dry = prop <= 0.0
+        self.prop = np.where(a, np.maximum(prop, 0.0), self.prop)
+        self.thrust = np.where(a, np.where(dry, 0.0, t1), self.thrust)
+        self.pitch = np.where(a, th1, self.pitch)
+        self.f_mean = np.where(a, (f0 + 4.0 * fm + f1) / 6.0, self.f_mean)

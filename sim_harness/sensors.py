@@ -48,6 +48,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from host_tools.link import wire
 from sim_harness.faults import AltimeterFaults, AttitudeFaults, ContactFaults, ImuFaults
 from sim_harness.scenario import BEAMS, Altimeter, Contact, Fault, Imu, Velocimeter
 from sim_harness.streams import Stream
@@ -193,3 +196,98 @@ class VelocimeterModel:
             else:
                 out.append((self.reading[i], self.valid[i], new))
         return tuple(out)
+
+
+# ---------------------------------------------------------------- n runs at once (the model in the loop)
+
+
+class VecAltimeter:
+    def __init__(self, params, rng: np.random.Generator) -> None:
+        def col(name):
+            return np.array([float(getattr(p, name)) for p in params])
+
+        self.fitted = np.array([p.fitted for p in params])
+        self.rate = col("rate_hz")
+        self.phase = col("phase_s")
+        self.noise_m = col("noise_m")
+        self.noise_f = col("noise_fraction")
+        self.rmin = col("min_range_m")
+        self.rmax = col("max_range_m")
+        self.first = col("first_valid_s")
+        self.bias = col("bias_m")
+        self.scale = col("scale_factor")
+        self.acq_below = np.array([np.inf if p.acquire_below_m is None else p.acquire_below_m
+                                   for p in params])
+        self.lost_below = np.array([-np.inf if p.lost_below_m is None else p.lost_below_m
+                                    for p in params])
+        self.acquired = np.array([p.acquire_below_m is None for p in params])
+        self.lost = np.zeros(len(params), dtype=bool)
+        self.last_j = np.full(len(params), -1)
+        self.reading = np.zeros(len(params))
+        self.valid = np.zeros(len(params), dtype=bool)
+        self.rng = rng
+
+    def frame(self, t: float, r: np.ndarray):
+        j = np.floor((t - self.phase) * self.rate + 1e-9).astype(np.int64)
+        new = self.fitted & (j > self.last_j) & (j >= 0)
+        self.last_j = np.where(new, j, self.last_j)
+        self.acquired |= new & (r < self.acq_below)
+        self.lost |= new & (r < self.lost_below)
+        valid = self.acquired & ~self.lost & (self.rmin <= r) & (r <= self.rmax) & (t >= self.first)
+        sigma = self.noise_m + self.noise_f * np.where(np.isfinite(r), r, 0.0)
+        noise = self.rng.standard_normal(len(r))
+        with np.errstate(invalid="ignore"):
+            reading = np.where(valid, self.scale * r + self.bias + sigma * noise, 0.0)
+        self.reading = np.where(new, reading, self.reading)
+        self.valid = np.where(new, valid, self.valid)
+        return self.reading, self.valid & self.fitted, new
+
+
+class VecVelocimeter:
+    """sim_harness.sensors.VelocimeterModel for n runs at once (no faults): beam A at -cant,
+    beam B at +cant from the thrust axis, reading scale * v.d + bias + noise, valid while the
+    beam's slant range is within [min_range_m, max_range_m]."""
+
+    def __init__(self, params, rng: np.random.Generator) -> None:
+        def col(name):
+            return np.array([float(getattr(p, name)) for p in params])
+
+        n = len(params)
+        self.fitted = np.array([p.fitted for p in params], dtype=bool)
+        self.any_fitted = bool(self.fitted.any())
+        self.cant = col("cant_rad")
+        self.rate = col("rate_hz")
+        self.noise_m = col("noise_mps")
+        self.noise_f = col("noise_fraction")
+        self.bias = col("bias_mps")
+        self.scale = col("scale")
+        self.rmin = col("min_range_m")
+        self.rmax = col("max_range_m")
+        self.last_j = np.full(n, -1)
+        self.reading = np.zeros((2, n))  # [m/s] beam A, beam B: the last sample
+        self.valid = np.zeros((2, n), dtype=bool)
+        self.rng = rng
+        self._zeros = np.zeros(n)
+        self._no_flags = np.zeros(n, dtype=np.int64)
+
+    def frame(self, t: float, dyn, terrain):  # a VecDynamics, a VecTerrain
+        """(beam_a [m/s], beam_b [m/s], beam_flags) of every run at time t [s]."""
+        if not self.any_fitted:
+            return self._zeros, self._zeros, self._no_flags
+        n = len(self.fitted)
+        j = np.floor(t * self.rate + 1e-9).astype(np.int64)
+        new = self.fitted & (j > self.last_j) & (j >= 0)
+        self.last_j = np.where(new, j, self.last_j)
+        for i, sign in enumerate((-1.0, 1.0)):
+            angle = dyn.pitch + sign * self.cant
+            r = terrain.ray_range(dyn.x, dyn.z, angle)
+            los = dyn.vx * np.sin(angle) - dyn.vz * np.cos(angle)  # [m/s] v . d, closing positive
+            valid = (self.rmin <= r) & (r <= self.rmax)
+            sigma = self.noise_m + self.noise_f * np.abs(los)
+            reading = np.where(valid, self.scale * los + self.bias + sigma * self.rng.standard_normal(n), 0.0)
+            self.reading[i] = np.where(new, reading, self.reading[i])
+            self.valid[i] = np.where(new, valid, self.valid[i])
+        va, vb = self.valid[0] & self.fitted, self.valid[1] & self.fitted
+        flags = (np.where(va, wire.BEAM_A_VALID, 0) | np.where(new, wire.BEAM_A_NEW, 0)
+                 | np.where(vb, wire.BEAM_B_VALID, 0) | np.where(new, wire.BEAM_B_NEW, 0))
+        return self.reading[0], self.reading[1], flags

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
+import numpy as np
+
 
 class Terrain:
     def __init__(self, xs, hs):
@@ -94,3 +96,36 @@ class Terrain:
         # beyond the last breakpoint the ground is flat at the end height
         return r0 + g0 / c
 
+
+class VecTerrain:
+    """sim_harness.terrain for many points: height and the beam's range (the same geometry)."""
+
+    def __init__(self, terrain) -> None:
+        self.xs = np.array(terrain.xs, dtype=float)
+        self.hs = np.array(terrain.hs, dtype=float)
+
+    def height(self, x: np.ndarray) -> np.ndarray:
+        return np.interp(x, self.xs, self.hs)
+
+    def ray_range(self, x: np.ndarray, z: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        c, s = np.cos(pitch), np.sin(pitch)
+        gap = z - self.height(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            best = np.where(c > 1e-9, gap / c, np.inf) if len(self.xs) == 1 else np.full_like(x, np.inf)
+            if len(self.xs) > 1:
+                # every segment, and the flat extensions beyond both ends, as lines h = a + b x
+                xs, hs = self.xs, self.hs
+                lo = np.concatenate(([-np.inf], xs))
+                hi = np.concatenate((xs, [np.inf]))
+                slope = np.concatenate(([0.0], np.diff(hs) / np.diff(xs), [0.0]))
+                base_x = np.concatenate(([xs[0]], xs))
+                base_h = np.concatenate(([hs[0]], hs))
+                for k in range(len(lo)):
+                    # beam point: (x + r s, z - r c); meets the line where
+                    # z - r c = base_h + slope (x + r s - base_x)
+                    den = c + slope[k] * s
+                    r = (z - base_h[k] - slope[k] * (x - base_x[k])) / den
+                    xh = x + r * s
+                    hit = (den > 0) & (r >= 0) & (xh >= lo[k] - 1e-9) & (xh <= hi[k] + 1e-9)
+                    best = np.where(hit & (r < best), r, best)
+        return np.where(gap <= 0.0, 0.0, best)

@@ -23,9 +23,9 @@ from sim_harness.scenario import (
     parse_scenario,
     scenario_to_toml,
 )
-from sim_harness.sensors import VelocimeterModel
+from sim_harness.sensors import VecVelocimeter, VelocimeterModel
 from sim_harness.streams import sensor_streams
-from sim_harness.terrain import Terrain
+from sim_harness.terrain import Terrain, VecTerrain
 
 CONTROL_HZ = 50.0
 CANT = 0.35  # [rad] the default cant
@@ -548,9 +548,9 @@ def test_vectorised_velocimeter_matches_the_harness_model():
                     fitted=bool(i % 4)) for i in range(n)]
     x, z = rng.uniform(-300, 300, n), rng.uniform(550, 1500, n)
     vx, vz, pitch = rng.uniform(-30, 30, n), rng.uniform(-50, 5, n), rng.uniform(-1.0, 1.0, n)
-    vec = model_loop.VecVelocimeter(params, np.random.default_rng(1))
+    vec = VecVelocimeter(params, np.random.default_rng(1))
     # when both take their first sample
-    ba, bb, flags = vec.frame(0.02, _FakeDyn(x, z, vx, vz, pitch), model_loop.VecTerrain(terrain))
+    ba, bb, flags = vec.frame(0.02, _FakeDyn(x, z, vx, vz, pitch), VecTerrain(terrain))
     # then they agree run by run
     for i, p in enumerate(params):
         m = VelocimeterModel(p, sensor_streams(1)["velocimeter"], [], None)

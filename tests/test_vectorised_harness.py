@@ -1,5 +1,6 @@
 """The vectorised world of the model in the loop (sim_harness.model_loop) is the scalar one of
-the closed loop (sim_harness.dynamics, terrain, sensors), run by run: the same dynamics over
+the closed loop, run by run (each vectorised class lives beside its scalar twin in
+sim_harness.dynamics, terrain and sensors): the same dynamics over
 the same commands, the same terrain geometry, the same sensor readings and flags with the
 noise taken out (their noise streams differ by design: numpy's generator against the harness's
 per-sensor streams). Without this, a Monte Carlo pre-screen could fly another vehicle than the
@@ -14,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim_harness import model_loop
-from sim_harness.dynamics import Dynamics
+from sim_harness.dynamics import Dynamics, VecDynamics
 from sim_harness.montecarlo import disperse
 from sim_harness.scenario import load_scenario
-from sim_harness.sensors import AltimeterModel, VelocimeterModel
-from sim_harness.terrain import Terrain
+from sim_harness.sensors import AltimeterModel, VecAltimeter, VecVelocimeter, VelocimeterModel
+from sim_harness.terrain import Terrain, VecTerrain
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sim_harness" / "scenarios"
 
@@ -39,7 +39,7 @@ def _commands(k: int, i: int) -> tuple[float, float]:
 def test_vectorised_dynamics_fly_as_the_scalar_dynamics_run_by_run():
     scenarios = _fleet("nominal-rough")
     n, h = len(scenarios), 0.02
-    vec = model_loop.VecDynamics(scenarios)
+    vec = VecDynamics(scenarios)
     scalar = [Dynamics(s.vehicle, s.initial.downrange_m, s.initial.altitude_m, s.initial.horizontal_speed_mps,
                        s.initial.vertical_speed_mps, s.propellant_kg, s.initial.pitch_rad, s.initial.throttle)
               for s in scenarios]
@@ -65,7 +65,7 @@ PROFILES = [[[0.0, 0.0]], [[-50.0, 0.0], [40.0, 30.0], [120.0, -200.0], [300.0, 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_vectorised_terrain_has_the_scalar_heights_and_ranges(profile):
     t = Terrain([p[0] for p in profile], [p[1] for p in profile])
-    vt = model_loop.VecTerrain(t)
+    vt = VecTerrain(t)
     rng = np.random.default_rng(3)
     x = rng.uniform(-200.0, 500.0, 400)
     z = rng.uniform(-10.0, 800.0, 400)
@@ -88,7 +88,7 @@ def _silent(p):
 def test_vectorised_altimeters_read_as_the_scalar_ones(which):
     scenarios = _fleet("late-rangefinder-2025" if which == "lrf" else "nominal-flat")
     params = [_silent(getattr(s.sensors, which)) for s in scenarios]
-    vec = model_loop.VecAltimeter(params, np.random.default_rng(0))
+    vec = VecAltimeter(params, np.random.default_rng(0))
     scalar = [AltimeterModel(which, p, np.random.SeedSequence(1), [], None) for p in params]
     ranges = np.array([4000.0, 3100.0, 2950.0, 15100.0])  # below the lrf's window, above the radar's
     for k in range(1, 2000):
@@ -104,10 +104,10 @@ def test_vectorised_altimeters_read_as_the_scalar_ones(which):
 def test_the_vectorised_velocimeter_reads_as_the_scalar_one():
     scenarios = _fleet("nominal-velocimeter")
     params = [_silent(s.sensors.velocimeter) for s in scenarios]
-    vec = model_loop.VecVelocimeter(params, np.random.default_rng(0))
+    vec = VecVelocimeter(params, np.random.default_rng(0))
     scalar = [VelocimeterModel(p, np.random.SeedSequence(1), [], None) for p in params]
     terrain = Terrain([-1e4, 0.0, 1e4], [0.0, 20.0, -300.0])
-    vt = model_loop.VecTerrain(terrain)
+    vt = VecTerrain(terrain)
 
     class Truth:  # what VecVelocimeter reads of the vehicle
         def __init__(self, k):
