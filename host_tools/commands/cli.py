@@ -27,12 +27,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("host_tools.commands.cmd_replay",
                "feed recorded sensor frames to a target, check every command"),
     "check": ("host_tools.commands.cmd_check", "run a whole scenario library and print a table of outcomes"),
-    "flash": ("host_tools.link.flash", "build and copy the firmware to a board, verify its identity"),
+    "flash": ("host_tools.commands.cmd_flash", "build and copy the firmware to a board, verify its identity"),
     "montecarlo": ("host_tools.commands.cmd_montecarlo", "dispersed runs of a scenario, with statistics"),
     "campaign": ("host_tools.commands.cmd_campaign",
                  "a random fault campaign from a seed, statistics per class"),
     "bench": ("host_tools.commands.bench", "the cost of one control step on each available target"),
-    "virtual-board": ("host_tools.link.virtual_board", "start a virtual Pico behind a pseudo-terminal"),
+    "virtual-board": ("host_tools.commands.cmd_virtual_board",
+                      "start a virtual Pico behind a pseudo-terminal"),
     "info": ("host_tools.commands.cmd_info", "ask a target for its firmware identity"),
 }
 

@@ -1,4 +1,5 @@
-"""`lander flash --port PORT [--board B]`: put the firmware on a board and check it is there.
+"""Flashing a board (`lander flash --port PORT [--board B]`, host_tools.commands.cmd_flash):
+put the firmware on a board and check it is there.
 
 Steps, each with one clear failure (exit 2, the board left at its REPL or in its loop):
 
@@ -21,7 +22,6 @@ Steps, each with one clear failure (exit 2, the board left at its REPL or in its
 
 from __future__ import annotations
 
-import argparse
 import ast
 import subprocess
 import sys
@@ -62,19 +62,6 @@ except OSError:
     pass
 print('noflight' in os.listdir('/'))
 """
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyACM0, COM3, /dev/pts/N)")
-    p.add_argument("--board", choices=board_names(),
-                   help="the board you expect (default: recognised from the board's MicroPython)")
-    p.add_argument("--py", action="store_true", help="copy .py sources, do not compile to .mpy")
-    p.add_argument("--no-verify", action="store_true", help="skip the identity check over the link")
-
-
-def run(args: argparse.Namespace) -> int:
-    flash_port(args.port, args.board, force_py=args.py, verify=not args.no_verify)
-    return 0
 
 
 def flash_port(port: str, wanted: str | None = None, force_py: bool = False, verify: bool = True,
