@@ -281,3 +281,17 @@ def test_an_attitude_beyond_the_envelope_is_refused_on_the_vm():
     # THEN both frames are answered, the attitude is flagged invalid, the commands are finite
     assert cmd.fault_flags & 2 and not nxt.fault_flags & 2
     assert math.isfinite(cmd.throttle) and math.isfinite(nxt.agl)
+
+
+@pytest.mark.vm
+def test_the_vm_refuses_an_init_with_a_value_that_is_not_a_finite_number():
+    # core's INIT check uses flight.common.finite (comparisons, no float made): NaN and both
+    # infinities are refused in MicroPython as in CPython, and the configuration is kept
+    with open_target("vm") as target:
+        target.hello()
+        assert target.init(wire.Init(**PRIOR.__dict__))
+        for field, value in (("mass", float("nan")), ("z", float("inf")), ("vz", float("-inf")),
+                             ("terrain_sigma", float("inf"))):
+            assert target.init(wire.Init(**{**PRIOR.__dict__, field: value})) is False, (field, value)
+        cmd = target.step(wire.Sensor(0, 20_000, 1.62, 0.0, 0.0, 2900.0, 0.0, 3))
+        assert math.isfinite(cmd.agl) and cmd.frames_rejected == 4
