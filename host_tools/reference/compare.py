@@ -280,7 +280,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
     run_steps = np.zeros(nr, dtype=np.int64)  # per run, as res's totals
     run_throttle = np.zeros(nr)
     run_ratio = np.zeros(nr)
-    run_worst = [""] * nr
+    run_worst = np.full(nr, -1, dtype=np.int64)  # index into FLOAT_FIELDS, -1: none
     for k in range(kmax):
         where = alive & (k < lengths)
         if not where.any():
@@ -334,8 +334,7 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 if rmax > res.max_diff_over_tolerance:
                     res.max_diff_over_tolerance = rmax
                     res.worst_field = name
-                for i in np.flatnonzero(r_ > run_ratio):
-                    run_worst[i] = name
+                run_worst = np.where(r_ > run_ratio, FLOAT_FIELDS.index(name), run_worst)
                 run_ratio = np.maximum(run_ratio, r_)
                 if name == "throttle":
                     dd = np.where(both & np.isfinite(d), d, 0.0)
@@ -381,7 +380,8 @@ def compare_runs(runs: list[Run], tol: Tolerance = DOUBLE, label_prefix: str = "
                 res.differences.append(Difference("mismatch", i, k + 1, msg, name, tv, mv, frame))
     res.link_per_run = [{name: int(link[name][i]) for name in COUNTER_FIELDS} for i in range(nr)]
     res.per_run = [{"steps_compared": int(run_steps[i]), "max_throttle_diff": float(run_throttle[i]),
-                    "max_diff_over_tolerance": float(run_ratio[i]), "worst_field": run_worst[i]}
+                    "max_diff_over_tolerance": float(run_ratio[i]),
+                    "worst_field": FLOAT_FIELDS[run_worst[i]] if run_worst[i] >= 0 else ""}
                    for i in range(nr)]
     return res
 
